@@ -1,0 +1,69 @@
+"""One title travels origin -> control plane -> steering -> appliance -> player, for real."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import httpx
+import pytest
+
+from player.session import play
+from streamfleet.addressing import make_key, master_key
+from streamfleet.launcher import DEV_KEY, Fleet
+from streamfleet.tokens import Keyring, sign
+
+from .conftest import TITLE
+
+pytestmark = pytest.mark.e2e
+
+
+def test_second_play_is_all_hits_and_bytes_match_origin(fleet: Fleet) -> None:
+    first = asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url))
+    assert first.ok, first.errors
+    assert first.misses > 0, "a cold fleet must miss first"
+    second = asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url))
+    assert second.ok, second.errors
+    assert second.misses == 0 and second.hits > 0
+    assert second.hit_ratio == 1.0
+    assert first.bytes_verified is True and second.bytes_verified is True
+    # Client 127.0.0.1 matches site east's prefix, so only east appliances serve it.
+    assert set(second.segments_by_appliance) <= {"east-1", "east-2"}
+
+
+def test_appliance_bytes_equal_origin_catalog(fleet: Fleet) -> None:
+    catalog = httpx.get(f"{fleet.origin_url}/v1/titles/{TITLE}").json()
+    ring = Keyring.from_strings({"demo": DEV_KEY}, "demo")
+    token = sign(ring, TITLE, 2_000_000_000)
+    checked = 0
+    for cache_key, meta in catalog["files"].items():
+        if not cache_key.endswith(".m4s"):
+            continue
+        _, rendition, name = cache_key.split("/")
+        url = fleet.appliance_url("east-1") + make_key(TITLE, rendition, name).signed_path(token)
+        body = httpx.get(url, timeout=10).content
+        assert hashlib.sha256(body).hexdigest() == meta["sha256"]
+        assert len(body) == meta["size"]
+        checked += 1
+    assert checked >= 2
+
+
+def test_steering_ranks_site_appliances_then_origin(fleet: Fleet) -> None:
+    answer = httpx.post(f"{fleet.steering_url}/v1/playback", json={"title": TITLE}).json()
+    kinds = [u["kind"] for u in answer["urls"]]
+    assert kinds[-1] == "origin" and kinds.count("origin") == 1
+    assert answer["site"] == "east"
+    assert [u["appliance"] for u in answer["urls"][:2]] != [None, None]
+    assert {u["appliance"] for u in answer["urls"][:2]} == {"east-1", "east-2"}
+
+
+def test_bad_requests_get_clear_json_errors(fleet: Fleet) -> None:
+    unknown = httpx.post(f"{fleet.steering_url}/v1/playback", json={"title": "no-such-title"})
+    assert unknown.status_code == 404 and "error" in unknown.json()
+    forged = fleet.appliance_url("east-2") + master_key(TITLE).signed_path("demo.2000000000." + "A" * 43)
+    response = httpx.get(forged)
+    assert response.status_code == 403 and "error" in response.json()
+    expired = sign(Keyring.from_strings({"demo": DEV_KEY}, "demo"), TITLE, 1_000_000)
+    assert httpx.get(fleet.appliance_url("east-2") + master_key(TITLE).signed_path(expired)).status_code == 403
+    traversal = httpx.get(fleet.appliance_url("east-2") + "/s/tok/../../etc/passwd")
+    assert traversal.status_code in (400, 404)
