@@ -1,1 +1,1 @@
-"""control_plane room."""
+"""control_plane room: appliance registry, heartbeats and health, fleet-state stream to steering."""

@@ -4,6 +4,11 @@ The one function that decides which appliances of a site hold a title. Fill plan
 steering both call :meth:`Placement.rank`, so a viewer is sent where the title was filled.
 Removing an appliance moves only the titles it ranked first; no title moves between two
 appliances that both remain, and the order appliances were added in never matters.
+
+Each member's score for a title is an exponential race: ``-ln(u) / weight`` where ``u`` is a
+uniform draw derived from (title hash, member seed); the smallest wins, so a member wins a
+share of titles proportional to its weight. The per-member mixing is vectorised with numpy:
+one mmh3 call per title, then a splitmix64 finaliser over all members at once.
 """
 
 from __future__ import annotations
@@ -13,15 +18,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import mmh3
+import numpy as np
 
-# hash(title, seed) -> unsigned 32-bit integer; injectable so tests can use a known hash.
-HashFn = Callable[[str, int], int]
+# title -> unsigned 64-bit hash; injectable so tests can pin exact placements.
+TitleHash = Callable[[str], int]
 
-_SCALE = 1.0 / 4294967296.0
+_U64 = np.uint64
+_C1, _C2 = _U64(0xBF58476D1CE4E5B9), _U64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = _U64(11), _U64(27), _U64(30), _U64(31)
+_SCALE = 1.0 / 9007199254740992.0  # 2**-53: 53 random bits -> [0, 1)
 
 
-def mmh3_hash(key: str, seed: int) -> int:
-    return int(mmh3.hash(key, seed, signed=False))
+def mmh3_title_hash(title: str) -> int:
+    return int(mmh3.hash64(title, 0, signed=False)[0])
+
+
+def member_seed(member_id: str) -> int:
+    """A member's fixed 64-bit seed, a function of its id alone."""
+    return int(mmh3.hash64(member_id, 0x5F3759DF, signed=False)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,17 +49,17 @@ class Member:
 class Placement:
     """Ranks a fixed set of members for any title. Immutable, so safe across tasks and threads."""
 
-    def __init__(self, members: Iterable[Member], hash_fn: HashFn = mmh3_hash) -> None:
+    def __init__(self, members: Iterable[Member], title_hash: TitleHash = mmh3_title_hash) -> None:
         unique = {m.id: m for m in members}
         for m in unique.values():
             if not m.weight > 0 or math.isinf(m.weight):
                 raise ValueError(f"member {m.id!r} needs a positive, finite weight")
-        # Sorted ids make the result independent of insertion order even on exact score ties.
+        # Sorted ids make the result independent of insertion order, even on exact ties.
         self._members = tuple(sorted(unique.values(), key=lambda m: m.id))
-        self._seeds = tuple(mmh3_hash(m.id, 0) for m in self._members)
-        self._weights = tuple(m.weight for m in self._members)
-        self._ids = tuple(m.id for m in self._members)
-        self._hash = hash_fn
+        self._ids = np.array([m.id for m in self._members], dtype=object)
+        self._seeds = np.array([member_seed(m.id) for m in self._members], dtype=np.uint64)
+        self._neg_inv_weights = np.array([-1.0 / m.weight for m in self._members], dtype=np.float64)
+        self._title_hash = title_hash
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -54,20 +68,29 @@ class Placement:
     def __len__(self) -> int:
         return len(self._members)
 
-    def scores(self, title: str) -> list[tuple[float, str]]:
-        """(score, member id) for every member; higher score ranks first."""
-        h = self._hash
-        log = math.log
-        out = []
-        for seed, weight, ident in zip(self._seeds, self._weights, self._ids, strict=True):
-            # u in (0, 1); weight / -ln(u) is the weighted HRW score (exponential race).
-            u = (h(title, seed) + 0.5) * _SCALE
-            out.append((weight / -log(u), ident))
-        return out
+    def race_times(self, title: str) -> dict[str, float]:
+        """Each member's race time for ``title`` (smaller ranks first); for tests and debugging."""
+        return dict(zip(self._ids.tolist(), self._keys(title).tolist(), strict=True))
+
+    def _keys(self, title: str) -> np.ndarray:
+        x = self._seeds ^ _U64(self._title_hash(title) & 0xFFFFFFFFFFFFFFFF)
+        x ^= x >> _S30
+        x *= _C1
+        x ^= x >> _S27
+        x *= _C2
+        x ^= x >> _S31
+        u = (x >> _S11) * _SCALE
+        u += 0.5 * _SCALE  # keep u in (0, 1) so ln(u) is finite
+        keys: np.ndarray = np.log(u)
+        keys *= self._neg_inv_weights
+        return keys
 
     def rank(self, title: str) -> list[str]:
         """Every member id, best first. Empty when there are no members."""
-        return [ident for _, ident in sorted(self.scores(title), reverse=True)]
+        if not self._members:
+            return []
+        # A stable sort keeps the id order on exact ties, so ties are deterministic too.
+        return list(self._ids[np.argsort(self._keys(title), kind="stable")].tolist())
 
     def top(self, title: str, n: int) -> list[str]:
         """The first ``n`` ids of :meth:`rank` (the title's replica set)."""
