@@ -25,3 +25,7 @@ class ObjectNotFound(OriginError):
 
 class FfmpegError(OriginError):
     """The ffmpeg process failed; the message carries the tail of its error output."""
+
+
+class CatalogError(OriginError):
+    """The catalog database cannot be used (e.g. its schema is newer than this code)."""

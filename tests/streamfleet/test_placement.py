@@ -79,3 +79,9 @@ def test_deterministic_across_processes() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     p = Placement([Member(f"a{i}") for i in range(5)])
     assert out.stdout.strip() == ",".join(p.rank(t)[0] for t in ["x", "y", "z", "w"])
+
+
+def test_top_many_equals_rank_per_title() -> None:
+    p = Placement([Member(f"a{i}", 1.0 + i % 3) for i in range(9)])
+    batch = p.top_many(TITLES[:500], 3, block=64)
+    assert batch == [p.rank(t)[:3] for t in TITLES[:500]]

@@ -1,0 +1,100 @@
+"""Appliance configuration: one frozen dataclass, loaded from TOML and APPLIANCE_* variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamfleet.config import load_config
+from streamfleet.tokens import TokenSettings
+
+ENV_PREFIX = "APPLIANCE"
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    """Everything one cache appliance needs; the defaults run on 127.0.0.1 with nothing else set."""
+
+    # Fleet-unique appliance id and the site (ISP / location group) it belongs to.
+    id: str = "appliance-1"
+    site: str = "default"
+    host: str = "127.0.0.1"
+    port: int = 8081
+    # Base URL viewers and peers use to reach this appliance; empty means http://{host}:{port}.
+    public_url: str = ""
+    # Chunks live in data_dir/chunks, in-progress writes in data_dir/tmp (same filesystem).
+    data_dir: Path = Path("data/appliance")
+    # Bytes of chunk data kept on disk; least valuable chunks are evicted beyond it.
+    capacity_bytes: int = 10 * GIB
+    # CIDR prefixes of the clients this appliance serves (advertised to the control plane).
+    client_prefixes: tuple[str, ...] = ()
+    latitude: float = 0.0
+    longitude: float = 0.0
+    # gRPC address of the control plane; the appliance serves even while it is unreachable.
+    control_plane: str = "127.0.0.1:50051"
+    # Shared secret proving this appliance's identity to the control plane.
+    secret: str = "streamfleet-dev-fleet-secret"
+    # Where misses are fetched from.
+    origin_url: str = "http://127.0.0.1:8000"
+    # Connect / read / write timeout of each upstream operation (a stalled origin gives a 504).
+    upstream_timeout_s: float = 5.0
+    # Used until the control plane's Register answer names its own interval.
+    heartbeat_interval_ms: int = 1000
+    # How long the origin's title catalog (sizes, checksums) is trusted; unknown titles are
+    # remembered for catalog_negative_ttl_s so a flood of bad ids does not reach the origin.
+    catalog_ttl_s: float = 60.0
+    catalog_negative_ttl_s: float = 5.0
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("id must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is out of range")
+        if self.capacity_bytes <= 0:
+            raise ValueError("capacity_bytes must be positive")
+        if self.upstream_timeout_s <= 0:
+            raise ValueError("upstream_timeout_s must be positive")
+        if self.heartbeat_interval_ms <= 0:
+            raise ValueError("heartbeat_interval_ms must be positive")
+        if self.catalog_ttl_s < 0 or self.catalog_negative_ttl_s < 0:
+            raise ValueError("catalog TTLs must not be negative")
+        if not -90.0 <= self.latitude <= 90.0 or not -180.0 <= self.longitude <= 180.0:
+            raise ValueError("latitude/longitude out of range")
+        for prefix in self.client_prefixes:
+            try:
+                ipaddress.ip_network(prefix, strict=False)
+            except ValueError:
+                raise ValueError(f"client_prefixes: {prefix!r} is not a CIDR prefix") from None
+        if not self.origin_url.startswith(("http://", "https://")):
+            raise ValueError(f"origin_url {self.origin_url!r} is not an http(s) URL")
+        self.tokens.keyring()  # fail at start-up, naming the problem, not at the first request
+
+    @property
+    def http_url(self) -> str:
+        """The base URL advertised to the control plane (and so to viewers through steering)."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def origin_base(self) -> str:
+        return self.origin_url.rstrip("/")
+
+    @property
+    def chunks_dir(self) -> Path:
+        return self.data_dir / "chunks"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+
+def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> ApplianceConfig:
+    """Load the config from ``path`` (None: defaults) overlaid by APPLIANCE_* variables.
+
+    Raises streamfleet.config.ConfigError naming the bad key.
+    """
+    return load_config(ApplianceConfig, path, ENV_PREFIX, environ)

@@ -1,0 +1,250 @@
+"""SQLite catalog of titles, their renditions and the size + checksum of every file.
+
+One database file in WAL mode: the server reads while an ingest in another process writes, and
+readers never block on that writer. The schema is created or migrated when the catalog opens.
+A title is first *reserved* (status "ingesting", which also claims its id) and then *published*
+(renditions, files and status "ready" in one transaction), so readers never see half a title.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CatalogError, TitleExists, TitleNotFound
+
+INGESTING = "ingesting"
+READY = "ready"
+
+# Each entry migrates the schema from version i to i + 1; never edit a released entry.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE titles (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            duration_s REAL NOT NULL DEFAULT 0,
+            created REAL NOT NULL)""",
+        """CREATE TABLE renditions (
+            title TEXT NOT NULL REFERENCES titles(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            bandwidth INTEGER NOT NULL,
+            PRIMARY KEY (title, name))""",
+        """CREATE TABLE files (
+            title TEXT NOT NULL REFERENCES titles(id) ON DELETE CASCADE,
+            cache_key TEXT NOT NULL PRIMARY KEY,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL)""",
+        "CREATE INDEX files_by_title ON files(title)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Title:
+    id: str
+    name: str
+    status: str
+    duration_s: float
+    # Unix time the title was reserved.
+    created: float
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str
+    width: int
+    height: int
+    # Peak bits per second, as announced in the master playlist.
+    bandwidth: int
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    cache_key: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TitleDetail:
+    title: Title
+    renditions: tuple[Rendition, ...]
+    files: Mapping[str, FileInfo]
+
+
+class Catalog:
+    """The catalog database. Safe across threads (one connection behind a lock) and processes."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue up front.
+        self._conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = int(row[0] or 0)
+            if current > SCHEMA_VERSION:
+                raise CatalogError(
+                    f"catalog {self.path} has schema version {current}, newer than this origin's "
+                    f"{SCHEMA_VERSION}"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
+
+    def schema_version(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0])
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the database write lock up front."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def reserve_title(self, title_id: str, name: str) -> Title:
+        """Claim ``title_id`` with status "ingesting". Raises TitleExists if it is taken."""
+        created = self._clock()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO titles (id, name, status, duration_s, created) VALUES (?, ?, ?, 0, ?)",
+                    (title_id, name, INGESTING, created),
+                )
+        except sqlite3.IntegrityError:
+            existing = self.get_title(title_id)
+            raise TitleExists(f"title {title_id!r} already exists (status {existing.status})") from None
+        return Title(title_id, name, INGESTING, 0.0, created)
+
+    def publish_title(self, title_id: str, duration_s: float, renditions: Iterable[Rendition],
+                      files: Iterable[FileInfo]) -> Title:
+        """Record renditions and files and mark the reserved title "ready", all in one transaction.
+
+        Raises TitleNotFound if the title was not reserved, TitleExists if it is already ready.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM titles WHERE id = ?", (title_id,)).fetchone()
+            if row is None:
+                raise TitleNotFound(title_id)
+            if row[0] != INGESTING:
+                raise TitleExists(f"title {title_id!r} is already {row[0]}")
+            conn.executemany(
+                "INSERT INTO renditions (title, name, width, height, bandwidth) VALUES (?, ?, ?, ?, ?)",
+                [(title_id, r.name, r.width, r.height, r.bandwidth) for r in renditions],
+            )
+            conn.executemany(
+                "INSERT INTO files (title, cache_key, size, sha256) VALUES (?, ?, ?, ?)",
+                [(title_id, f.cache_key, f.size, f.sha256) for f in files],
+            )
+            conn.execute("UPDATE titles SET status = ?, duration_s = ? WHERE id = ?",
+                         (READY, duration_s, title_id))
+        return self.get_title(title_id)
+
+    def delete_title(self, title_id: str) -> bool:
+        """Remove a title with its renditions and files; returns False when it was not there."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM files WHERE title = ?", (title_id,))
+            conn.execute("DELETE FROM renditions WHERE title = ?", (title_id,))
+            cursor = conn.execute("DELETE FROM titles WHERE id = ?", (title_id,))
+            return cursor.rowcount > 0
+
+    # -- reading ---------------------------------------------------------------------------
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        with self._lock:
+            return list(self._conn.execute(sql, args).fetchall())
+
+    @staticmethod
+    def _title(row: Any) -> Title:
+        tid, name, status, duration, created = row
+        return Title(str(tid), str(name), str(status), float(duration), float(created))
+
+    def get_title(self, title_id: str) -> Title:
+        """The title ``title_id``. Raises TitleNotFound."""
+        rows = self._rows("SELECT id, name, status, duration_s, created FROM titles WHERE id = ?",
+                          (title_id,))
+        if not rows:
+            raise TitleNotFound(title_id)
+        return self._title(rows[0])
+
+    def list_titles(self) -> list[Title]:
+        """Every title, oldest first."""
+        rows = self._rows("SELECT id, name, status, duration_s, created FROM titles ORDER BY created, id")
+        return [self._title(r) for r in rows]
+
+    def renditions(self, title_id: str) -> list[Rendition]:
+        """Renditions of a title, tallest first (empty while it is being ingested)."""
+        rows = self._rows(
+            "SELECT name, width, height, bandwidth FROM renditions WHERE title = ? ORDER BY height DESC",
+            (title_id,),
+        )
+        return [Rendition(str(n), int(w), int(h), int(b)) for n, w, h, b in rows]
+
+    def files(self, title_id: str) -> dict[str, FileInfo]:
+        """Every file of a title by cache key (empty while it is being ingested)."""
+        rows = self._rows("SELECT cache_key, size, sha256 FROM files WHERE title = ? ORDER BY cache_key",
+                          (title_id,))
+        return {str(k): FileInfo(str(k), int(s), str(h)) for k, s, h in rows}
+
+    def detail(self, title_id: str) -> TitleDetail:
+        """Title, renditions and files read in one snapshot. Raises TitleNotFound."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT id, name, status, duration_s, created FROM titles WHERE id = ?",
+                                   (title_id,)).fetchone()
+                rend = conn.execute("SELECT name, width, height, bandwidth FROM renditions WHERE title = ? "
+                                    "ORDER BY height DESC", (title_id,)).fetchall()
+                files = conn.execute("SELECT cache_key, size, sha256 FROM files WHERE title = ? "
+                                     "ORDER BY cache_key", (title_id,)).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        if row is None:
+            raise TitleNotFound(title_id)
+        return TitleDetail(
+            self._title(row),
+            tuple(Rendition(str(n), int(w), int(h), int(b)) for n, w, h, b in rend),
+            {str(k): FileInfo(str(k), int(s), str(h)) for k, s, h in files},
+        )
+
+    def ping(self) -> None:
+        """Raise sqlite3.Error if the database cannot be read (for health checks)."""
+        self._rows("SELECT 1 FROM schema_version LIMIT 1")

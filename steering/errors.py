@@ -1,0 +1,19 @@
+"""Steering's exceptions: one base class; only app.py maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class SteeringError(Exception):
+    """Base of every error steering raises on purpose."""
+
+
+class InvalidRequest(SteeringError):
+    """The playback request is malformed (-> 400)."""
+
+
+class UnknownTitle(SteeringError):
+    """The origin does not know the title or it is not ready for playback (-> 404)."""
+
+
+class CatalogUnavailable(SteeringError):
+    """The origin could not be asked and nothing is cached for the title (-> 503)."""
