@@ -26,7 +26,10 @@ def percentile(samples: list[float], q: float) -> float:
 
 def plain_hrw_rank(title: str, ids: list[str]) -> list[str]:
     """Reference: the textbook per-member loop, one mmh3 call and one log per member."""
-    scored = [(-math.log((mmh3.hash(title, mmh3.hash(i, signed=False), signed=False) + 0.5) / 2**32), i) for i in ids]
+    scored = []
+    for i in ids:
+        u = (mmh3.hash(title, mmh3.hash(i, signed=False), signed=False) + 0.5) / 2**32
+        scored.append((-math.log(u), i))
     return [i for _, i in sorted(scored)]
 
 

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "control-plane": ("control_plane.cli", "main", "run the control plane (serve)"),
     "steering": ("steering.cli", "main", "run the steering service (serve)"),
     "appliance": ("appliance.cli", "main", "run or manage a cache appliance (serve, drain)"),
+    "cache-sim": ("appliance.cache_sim", "main", "replay a request trace through an eviction policy"),
     "play": ("player.cli", "main", "play a title through steering and print a report"),
     "testclip": ("origin.cli", "testclip_main", "generate a test clip with the bundled ffmpeg"),
     "demo": ("player.demo", "main", "run a whole fleet on 127.0.0.1, play a title twice, report"),
