@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import uvicorn
@@ -23,7 +24,18 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, **kwargs: Any) -> uvicorn
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, **kwargs)
 
 
+def quiet_exit_signals() -> None:
+    """Make SIGTERM/SIGINT no-ops outside uvicorn's own handling.
+
+    uvicorn restores the previous handlers when it stops and re-raises the signal it caught;
+    with the default handlers that would kill the process (-15) instead of a clean exit 0.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
+
+
 def serve(app: ASGIApp, host: str, port: int, **kwargs: Any) -> None:
     """Run ``app`` until SIGTERM/SIGINT, then finish in-flight requests and return."""
     server = uvicorn.Server(uvicorn_config(app, host, port, **kwargs))
+    quiet_exit_signals()
     asyncio.run(server.serve())

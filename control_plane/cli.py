@@ -1,0 +1,158 @@
+"""``streamfleet control-plane serve``: wires config, registry, gRPC and HTTP into one event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from streamfleet.config import ConfigError
+from streamfleet.httpkit import uvicorn_config
+from streamfleet.logs import configure_logging
+
+from .app import build_app
+from .auth import SecretBook
+from .clock import Clock, SystemClock
+from .config import ControlPlaneConfig, load
+from .feed import FleetFeed
+from .health import HealthPolicy
+from .manifest import NoFill
+from .registry import FleetRegistry, sweep_forever
+from .service import FleetGrpcServer, FleetService
+from .stats import Stats
+from .store import SqliteRegistryStore
+
+log = logging.getLogger("control_plane")
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``streamfleet control-plane``. Returns the process exit code."""
+    parser = argparse.ArgumentParser(
+        prog="streamfleet control-plane",
+        description="The fleet control plane: appliance registry, health, fleet-state stream.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the gRPC and HTTP servers until SIGTERM")
+    serve_cmd.add_argument(
+        "--config", type=Path, default=None, help="TOML file; CONTROL_PLANE_* env vars override it"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.config)
+    except ConfigError as exc:
+        print(f"streamfleet control-plane: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("control-plane", config.log_level)
+    try:
+        return asyncio.run(serve(config))
+    except OSError as exc:
+        # Typically a port already in use or an unwritable db_path.
+        log.error("control plane failed to start", extra={"error": str(exc)})
+        return 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket ourselves so a busy port fails start-up with a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=512)
+
+
+@dataclass
+class _Parts:
+    """Everything one control-plane process runs, wired together."""
+
+    registry: FleetRegistry
+    feed: FleetFeed
+    stats: Stats
+    grpc_server: FleetGrpcServer
+    http: uvicorn.Server
+    http_socket: socket.socket
+
+
+def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
+    """Open the registry and bind both ports. Raises OSError naming what failed."""
+    # Bind the HTTP port before touching the registry, so a second instance fails harmlessly.
+    http_socket = _listen(config.host, config.http_port)
+    try:
+        registry = FleetRegistry(
+            SqliteRegistryStore(config.db_path),
+            HealthPolicy(config.down_after_ms, config.degraded_error_ratio),
+            clock,
+            load_publish_interval_ms=config.load_publish_interval_ms,
+        )
+    except (OSError, sqlite3.Error) as exc:
+        http_socket.close()
+        raise OSError(f"cannot open registry {config.db_path}: {exc}") from None
+    feed = FleetFeed(registry.snapshot)
+    registry.add_listener(feed.publish)
+    stats = Stats()
+    service = FleetService(
+        registry, feed, SecretBook(config.fleet_secret, config.appliance_secrets), NoFill(), stats,
+        heartbeat_interval_ms=config.heartbeat_interval_ms, down_after_ms=config.down_after_ms,
+    )
+    try:
+        grpc_server = FleetGrpcServer(service, config.host, config.grpc_port)
+    except RuntimeError as exc:  # grpc reports a failed bind as RuntimeError
+        http_socket.close()
+        registry.close()
+        raise OSError(f"cannot listen on {config.host}:{config.grpc_port}: {exc}") from None
+    app = build_app(config, registry, feed, stats, clock.monotonic_ms)
+    http = uvicorn.Server(uvicorn_config(app, config.host, config.http_port))
+    return _Parts(registry, feed, stats, grpc_server, http, http_socket)
+
+
+async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then stop gracefully. Returns 0. Raises OSError on bind failure."""
+    clock = clock or SystemClock()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    parts = _assemble(config, clock)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(stop.set)
+
+    def swept() -> None:
+        parts.stats.last_sweep_ms = clock.monotonic_ms()
+
+    # uvicorn swaps in its own handlers while it serves and re-raises the signal to these after.
+    previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
+    try:
+        await parts.grpc_server.start()
+        sweeper = asyncio.create_task(sweep_forever(parts.registry, config.sweep_interval_ms, swept))
+        http_task = asyncio.create_task(parts.http.serve(sockets=[parts.http_socket]))
+        log.info("control plane started", extra={
+            "grpc": f"{config.host}:{parts.grpc_server.port}", "http": f"{config.host}:{config.http_port}",
+            "db_path": str(config.db_path), "appliances": len(parts.registry),
+            "fleet_version": parts.registry.snapshot.version,
+        })
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({stop_task, http_task}, return_when=asyncio.FIRST_COMPLETED)
+        log.info("control plane stopping")
+        stop_task.cancel()
+        # End WatchFleet streams first, so the gRPC grace period is not spent waiting on them.
+        parts.feed.close()
+        parts.http.should_exit = True
+        await parts.grpc_server.stop(config.shutdown_grace_ms / 1000)
+        await http_task
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+    finally:
+        parts.registry.close()
+        parts.http_socket.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("control plane stopped")
+    return 0
