@@ -29,3 +29,15 @@ class FfmpegError(OriginError):
 
 class CatalogError(OriginError):
     """The catalog database cannot be used (e.g. its schema is newer than this code)."""
+
+
+class MalformedRange(OriginError):
+    """A Range header that is not valid syntax (HTTP 400)."""
+
+
+class RangeNotSatisfiable(OriginError):
+    """A Range header none of whose ranges overlaps the object (HTTP 416)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"no requested range overlaps the {size} bytes of the object")
+        self.size = size

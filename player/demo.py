@@ -42,8 +42,7 @@ def _play_summary(n: int, report: PlayReport) -> list[str]:
 
 def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
     """Run the whole demo in ``workdir``; returns the final summary (also on failure)."""
-    summary: dict[str, Any] = {"plays": 0, "failed": 0, "second_play_hit_ratio": 0.0,
-                               "bytes_verified": False}
+    summary: dict[str, Any] = {"plays": 0, "failed": 0, "second_play_hit_ratio": 0.0, "bytes_verified": False}
     fleet = Fleet(workdir)
     reports: list[PlayReport] = []
     started = time.monotonic()
@@ -59,8 +58,10 @@ def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
             raise RuntimeError(f"test clip failed: {made.stderr.strip()[-500:]}")
         _say("ingesting (encode ladder, package CMAF/HLS, catalog) ...")
         ingested = fleet.ingest(clip, "Demo Clip", TITLE_ID)
-        _say(f"  title {ingested['title']}: renditions {', '.join(ingested['renditions'])}, "
-             f"{ingested['segments']} segments, {ingested['duration_s']:.1f} s")
+        _say(
+            f"  title {ingested['title']}: renditions {', '.join(ingested['renditions'])}, "
+            f"{ingested['segments']} segments, {ingested['duration_s']:.1f} s"
+        )
         fleet.wait_for_fleet(len(fleet.specs))
         _say(f"steering sees all {len(fleet.specs)} appliances healthy")
         for n in (1, 2):

@@ -17,3 +17,7 @@ class UnknownTitle(SteeringError):
 
 class CatalogUnavailable(SteeringError):
     """The origin could not be asked and nothing is cached for the title (-> 503)."""
+
+
+class RequestTooLarge(SteeringError):
+    """The request body exceeds the configured limit (-> 413)."""

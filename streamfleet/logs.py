@@ -8,7 +8,10 @@ import sys
 import time
 from typing import Any
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
+# LogRecord's own attributes, plus uvicorn's ANSI-coloured duplicate of the message.
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
