@@ -1,0 +1,237 @@
+"""The origin's HTTP API (Starlette): catalog reads and signed file serving for appliance misses."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from cachetools import TTLCache
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from streamfleet.addressing import AddressError, parse_signed_path
+from streamfleet.httpkit import json_error
+from streamfleet.tokens import Keyring, TokenError, verify
+
+from .catalog import READY, Catalog, Title, TitleDetail
+from .config import OriginConfig
+from .errors import MalformedRange, ObjectNotFound, RangeNotSatisfiable, TitleNotFound
+from .metrics import MetricsMiddleware, OriginMetrics
+from .ranges import parse_range
+from .store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+# Ready titles never change (a re-encode is a new id), so their file maps can be cached briefly;
+# the TTL only bounds how long a deleted title lingers.
+DETAIL_CACHE_SECONDS = 30.0
+DETAIL_CACHE_TITLES = 256
+# Stored objects are immutable under their key.
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+@dataclass
+class Resources:
+    """What the lifespan opens and every request uses."""
+
+    catalog: Catalog
+    store: ObjectStore
+    details: TTLCache[str, TitleDetail]
+
+
+class _RangedFileResponse(FileResponse):
+    """FileResponse fed only the Range we validated (canonical form), or none for a full body."""
+
+    def __init__(self, path: Path, ranges: list[tuple[int, int]] | None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.ranges = ranges
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"range", b"if-range")]
+        if self.ranges:
+            spec = ",".join(f"{start}-{end - 1}" for start, end in self.ranges)
+            headers.append((b"range", f"bytes={spec}".encode()))
+        await super().__call__({**scope, "headers": headers}, receive, send)
+
+
+def _title_summary(title: Title) -> dict[str, Any]:
+    return {"id": title.id, "name": title.name, "status": title.status,
+            "duration_s": title.duration_s, "created": title.created}
+
+
+def _title_json(detail: TitleDetail) -> dict[str, Any]:
+    return {
+        **_title_summary(detail.title),
+        "renditions": [{"name": r.name, "width": r.width, "height": r.height, "bandwidth": r.bandwidth}
+                       for r in detail.renditions],
+        "files": {k: {"size": f.size, "sha256": f.sha256} for k, f in detail.files.items()},
+    }
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """Weak comparison of If-None-Match against our ETag (RFC 9110 section 13.1.2)."""
+    if if_none_match.strip() == "*":
+        return True
+    tags = (t.strip() for t in if_none_match.split(","))
+    return any((t[2:] if t.startswith("W/") else t) == etag for t in tags)
+
+
+class OriginApi:
+    """Endpoints; each takes its resources from the request's lifespan state."""
+
+    def __init__(self, config: OriginConfig, keyring: Keyring, metrics: OriginMetrics,
+                 clock: Callable[[], float]) -> None:
+        self.config = config
+        self.keyring = keyring
+        self._metrics = metrics
+        self.clock = clock
+
+    @staticmethod
+    def _resources(request: Request) -> Resources:
+        resources: Resources = request.state.resources
+        return resources
+
+    async def _detail(self, res: Resources, title_id: str) -> TitleDetail:
+        """The title's detail; cached once ready. Raises TitleNotFound."""
+        cached = res.details.get(title_id)
+        if cached is not None:
+            return cached
+        detail = await anyio.to_thread.run_sync(res.catalog.detail, title_id)
+        if detail.title.status == READY:
+            res.details[title_id] = detail
+        return detail
+
+    async def titles(self, request: Request) -> Response:
+        res = self._resources(request)
+        titles = await anyio.to_thread.run_sync(res.catalog.list_titles)
+        return JSONResponse({"titles": [_title_summary(t) for t in titles]})
+
+    async def title(self, request: Request) -> Response:
+        title_id = str(request.path_params["title"])
+        try:
+            detail = await self._detail(self._resources(request), title_id)
+        except TitleNotFound:
+            return json_error(404, f"unknown title {title_id[:80]!r}")
+        return JSONResponse(_title_json(detail))
+
+    async def file(self, request: Request) -> Response:
+        # 1. The path becomes a typed key or nothing: no user string reaches the filesystem.
+        try:
+            token, key = parse_signed_path(request.scope["path"])
+        except AddressError:
+            return json_error(404, "no such content")
+        # 2. The token is checked before anything is read.
+        try:
+            verify(self.keyring, token, key.title, self.clock(), self.config.tokens.leeway_seconds)
+        except TokenError as exc:
+            self._metrics.token_rejections.inc()
+            log.info("token refused", extra={"title": key.title, "reason": str(exc)})
+            return json_error(403, "invalid or expired token")
+        # 3. Catalog: the title must be ready and list the file (its checksum is the ETag).
+        res = self._resources(request)
+        try:
+            detail = await self._detail(res, key.title)
+        except TitleNotFound:
+            return json_error(404, f"unknown title {key.title!r}")
+        info = detail.files.get(key.cache_key)
+        if detail.title.status != READY or info is None:
+            return json_error(404, f"unknown file {key.cache_key!r}")
+        etag = f'"{info.sha256}"'
+        headers = {"etag": etag, "cache-control": CACHE_CONTROL, "accept-ranges": "bytes"}
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match is not None and _etag_matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
+        # 4. Store.
+        try:
+            path = res.store.path(key)
+            stat_result: os.stat_result = await anyio.to_thread.run_sync(res.store.stat, key)
+        except ObjectNotFound:
+            log.error("catalogued object missing from the store", extra={"key": key.cache_key})
+            return json_error(404, f"unknown file {key.cache_key!r}")
+        # 5. Ranges (only when If-Range, if any, still names this object).
+        ranges: list[tuple[int, int]] | None = None
+        range_header = request.headers.get("range")
+        if_range = request.headers.get("if-range")
+        if range_header is not None and (if_range is None or if_range.strip() == etag):
+            try:
+                ranges = parse_range(range_header, stat_result.st_size)
+            except MalformedRange as exc:
+                return json_error(400, str(exc))
+            except RangeNotSatisfiable as exc:
+                response = json_error(416, str(exc))
+                response.headers["content-range"] = f"bytes */{exc.size}"
+                return response
+        return _RangedFileResponse(path, ranges, stat_result=stat_result, media_type=key.content_type,
+                                   headers=headers)
+
+    async def healthz(self, request: Request) -> Response:
+        res = self._resources(request)
+        try:
+            await anyio.to_thread.run_sync(res.catalog.ping)
+            if not res.store.root.is_dir():
+                raise OSError(f"object store {res.store.root} is missing")
+        except Exception as exc:  # any failure means unhealthy, and the reason is reported
+            return JSONResponse({"status": "unhealthy", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok", "service": "origin"})
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(self._metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = json_error(exc.status_code, str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", extra={"path": request.url.path})
+    return json_error(500, "internal error")
+
+
+def build_app(config: OriginConfig, clock: Callable[[], float] = time.time) -> Starlette:
+    """The origin's ASGI app. Opens the catalog and store in its lifespan; ``clock`` checks tokens.
+
+    Raises ValueError at once when the token keys are unusable.
+    """
+    metrics = OriginMetrics()
+    api = OriginApi(config, config.tokens.keyring(), metrics, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        config.objects_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog(config.catalog_path)
+        try:
+            yield {"resources": Resources(catalog, ObjectStore(config.objects_dir),
+                                          TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS))}
+        finally:
+            catalog.close()
+
+    routes = [
+        Route("/v1/titles", api.titles, methods=["GET"], name="titles"),
+        Route("/v1/titles/{title}", api.title, methods=["GET"], name="title"),
+        Route("/s/{path:path}", api.file, methods=["GET", "HEAD"], name="file"),
+        Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
+        Route("/metrics", api.metrics, methods=["GET"], name="metrics"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=lifespan,
+    )

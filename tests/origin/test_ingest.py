@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from origin.catalog import READY, Catalog
+from origin.config import IngestSettings, OriginConfig
+from origin.errors import IngestError
+from origin.ffmpeg import ffmpeg_exe
+from origin.hls import parse_master, parse_media_playlist
+from origin.ingest import IngestResult, ingest
+from origin.store import ObjectStore
+
+from .conftest import TITLE, config_in
+
+
+def stored_files(config: OriginConfig, title: str) -> dict[str, bytes]:
+    root = config.objects_dir
+    paths = sorted(p for p in (root / title).rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): p.read_bytes() for p in paths}
+
+
+def assert_nothing_stored(config: OriginConfig) -> None:
+    objects = config.objects_dir
+    assert not objects.exists() or list(objects.iterdir()) == []
+    if config.catalog_path.exists():
+        with Catalog(config.catalog_path) as cat:
+            assert cat.list_titles() == []
+    assert not config.scratch_dir.exists() or list(config.scratch_dir.iterdir()) == []
+
+
+def first_video_packet(init: bytes, segment: bytes) -> tuple[Fraction, bool, int, int, bool]:
+    """(start time, keyframe, width, height, has audio) of a segment, decoded independently."""
+    with av.open(io.BytesIO(init + segment), "r", format="mp4") as container:
+        stream = container.streams.video[0]
+        packet = next(p for p in container.demux(stream) if p.size)
+        assert stream.codec_context.decode(packet) or stream.codec_context.decode(None)
+        assert packet.pts is not None and stream.time_base is not None
+        return (Fraction(packet.pts) * stream.time_base, bool(packet.is_keyframe), stream.width,
+                stream.height, bool(container.streams.audio))
+
+
+def test_ingest_stores_every_contract_file(ingested: tuple[OriginConfig, IngestResult]) -> None:
+    config, result = ingested
+    assert result.title == TITLE and result.segments == 2 and result.duration_s == pytest.approx(6.0, abs=0.1)
+    sizes = [(r.name, r.width, r.height) for r in result.renditions]
+    assert sizes == [("360p", 640, 360), ("240p", 426, 240)]
+    files = stored_files(config, TITLE)
+    expected = {f"{TITLE}/master.m3u8"} | {
+        f"{TITLE}/{r}/{name}" for r in ("360p", "240p")
+        for name in ("index.m3u8", "init.mp4", "seg_00000.m4s", "seg_00001.m4s")
+    }
+    assert set(files) == expected
+    with Catalog(config.catalog_path) as cat:
+        detail = cat.detail(TITLE)
+    assert detail.title.status == READY and detail.title.name == "Fixture Clip"
+    assert set(detail.files) == expected
+    for key, data in files.items():
+        assert detail.files[key].size == len(data)
+        assert detail.files[key].sha256 == hashlib.sha256(data).hexdigest()
+    assert list(config.scratch_dir.iterdir()) == []
+    assert result.summary() == {"title": TITLE, "renditions": ["360p", "240p"], "segments": 2,
+                                "duration_s": result.duration_s}
+
+
+def test_playlists_follow_the_addressing_contract(ingested: tuple[OriginConfig, IngestResult]) -> None:
+    config, _ = ingested
+    files = stored_files(config, TITLE)
+    master = parse_master(files[f"{TITLE}/master.m3u8"].decode())
+    assert [uri for _, uri in master] == ["360p/index.m3u8", "240p/index.m3u8"]
+    for attrs, uri in master:
+        assert int(attrs["BANDWIDTH"]) > 0
+        assert attrs["RESOLUTION"] == {"360p": "640x360", "240p": "426x240"}[uri.split("/")[0]]
+        assert attrs["CODECS"].startswith("avc1.") and attrs["CODECS"].endswith(",mp4a.40.2")
+    for rendition in ("360p", "240p"):
+        playlist = parse_media_playlist(files[f"{TITLE}/{rendition}/index.m3u8"].decode())
+        assert playlist.init_uri == "init.mp4" and playlist.ended
+        assert [uri for uri, _ in playlist.segments] == ["seg_00000.m4s", "seg_00001.m4s"]
+
+
+def test_segments_are_aligned_across_renditions(ingested: tuple[OriginConfig, IngestResult]) -> None:
+    config, _ = ingested
+    files = stored_files(config, TITLE)
+    grids = []
+    for rendition, size in (("360p", (640, 360)), ("240p", (426, 240))):
+        init = files[f"{TITLE}/{rendition}/init.mp4"]
+        starts = []
+        for n in range(2):
+            segment = files[f"{TITLE}/{rendition}/seg_0000{n}.m4s"]
+            start, key, width, height, audio = first_video_packet(init, segment)
+            assert key and (width, height) == size and audio
+            starts.append(start)
+        playlist = parse_media_playlist(files[f"{TITLE}/{rendition}/index.m3u8"].decode())
+        grids.append((starts, [d for _, d in playlist.segments]))
+    assert grids[0] == grids[1]
+    starts, durations = grids[0]
+    assert durations[0] == pytest.approx(4.0)
+    assert starts[1] - starts[0] == pytest.approx(4.0)
+
+
+def test_source_without_audio(tmp_path: Path, clip_240_silent: Path) -> None:
+    config = config_in(tmp_path)
+    seen: list[float] = []
+    result = ingest(config, clip_240_silent, "Silent", progress=seen.append)
+    assert result.title == "silent" and [r.name for r in result.renditions] == ["240p"]
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    files = stored_files(config, "silent")
+    master = parse_master(files["silent/master.m3u8"].decode())
+    assert master[0][0]["CODECS"].startswith("avc1.") and "mp4a" not in master[0][0]["CODECS"]
+    _, key, width, height, audio = first_video_packet(files["silent/240p/init.mp4"],
+                                                      files["silent/240p/seg_00000.m4s"])
+    assert key and (width, height) == (426, 240) and not audio
+
+
+def _moov_at_end_truncated(path: Path, clip: Path) -> Path:
+    """The clip remuxed with its index at the end (ffmpeg's default), then cut in half."""
+    full = path.with_suffix(".full.mp4")
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(clip), "-c", "copy", str(full)],
+                   check=True)
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    return path
+
+
+def _cut(path: Path, clip: Path, fraction: float) -> Path:
+    data = clip.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def _audio_only(path: Path) -> Path:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=1",
+                    "-c:a", "aac", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d, clip: d / "missing.mp4", "no such file"),
+        (lambda d, clip: d, "not a regular file"),
+        (lambda d, clip: (d / "notes.txt", (d / "notes.txt").write_text("just text\n"))[0], "invalid data"),
+        (lambda d, clip: (d / "empty.mp4", (d / "empty.mp4").write_bytes(b""))[0], "cannot read"),
+        (lambda d, clip: _cut(d / "head.mp4", clip, 0.01), "cannot read"),
+        (lambda d, clip: _cut(d / "half.mp4", clip, 0.5), "cannot read .*truncated"),
+        (lambda d, clip: _moov_at_end_truncated(d / "nomoov.mp4", clip), "cannot read .*invalid data"),
+        (lambda d, clip: _audio_only(d / "tone.m4a"), "no video stream"),
+    ],
+    ids=["missing", "directory", "text", "empty", "truncated-header", "truncated-half", "truncated-no-index",
+         "audio-only"],
+)
+def test_bad_sources_are_refused_and_nothing_is_left(
+    tmp_path: Path, clip_360: Path, make: Any, message: str
+) -> None:
+    config = config_in(tmp_path)
+    source_dir = tmp_path / "sources"
+    source_dir.mkdir()
+    source = make(source_dir, clip_360)
+    with pytest.raises(IngestError, match=message) as info:
+        ingest(config, source, "Bad One")
+    assert str(source) in str(info.value)
+    assert_nothing_stored(config)
+
+
+def test_duplicate_id_is_refused_and_original_untouched(ingested: tuple[OriginConfig, IngestResult],
+                                                        clip_240_silent: Path) -> None:
+    config, _ = ingested
+    before = stored_files(config, TITLE)
+    with pytest.raises(IngestError, match=f"title '{TITLE}' already exists"):
+        ingest(config, clip_240_silent, "Other", TITLE)
+    assert stored_files(config, TITLE) == before
+    with Catalog(config.catalog_path) as cat:
+        assert cat.get_title(TITLE).name == "Fixture Clip"
+
+
+@pytest.mark.parametrize("title_id", ["Bad ID", "../etc", "-x", ""])
+def test_invalid_title_id(tmp_path: Path, clip_240_silent: Path, title_id: str) -> None:
+    config = config_in(tmp_path)
+    with pytest.raises(IngestError, match="invalid"):
+        ingest(config, clip_240_silent, "Fine Name", title_id)
+    assert_nothing_stored(config)
+
+
+def test_ffmpeg_failure_leaves_nothing(tmp_path: Path, clip_240_silent: Path) -> None:
+    config = OriginConfig(data_dir=tmp_path / "origin", ingest=IngestSettings(ffmpeg="/bin/false"))
+    with pytest.raises(IngestError, match="ffmpeg exited with status 1"):
+        ingest(config, clip_240_silent, "Clip")
+    assert_nothing_stored(config)
+
+
+def test_failure_while_storing_removes_stored_objects(tmp_path: Path, clip_240_silent: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_in(tmp_path)
+    real_move = ObjectStore.move_file
+    calls = []
+
+    def flaky_move(self: ObjectStore, key: Any, source: Path) -> int:
+        calls.append(key)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+        return real_move(self, key, source)
+
+    monkeypatch.setattr(ObjectStore, "move_file", flaky_move)
+    with pytest.raises(IngestError, match="No space left"):
+        ingest(config, clip_240_silent, "Clip")
+    assert len(calls) == 3
+    assert_nothing_stored(config)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamfleet.cli", *args], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_cli_testclip_ingest_and_errors(tmp_path: Path) -> None:
+    config_path = tmp_path / "origin.toml"
+    config_path.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    made = run_cli("testclip", str(tmp_path / "c.mp4"), "--seconds", "2", "--width", "320", "--height", "240")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["path"] == str(tmp_path / "c.mp4")
+
+    done = run_cli("ingest", str(tmp_path / "c.mp4"), "--title", "CLI Clip", "--config", str(config_path))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "title": "cli-clip", "renditions": ["240p"], "segments": 1, "duration_s": pytest.approx(2.0, abs=0.1)}
+    assert "ingest cli-clip: 100%" in done.stderr
+
+    again = run_cli("ingest", str(tmp_path / "c.mp4"), "--title", "CLI Clip", "--config", str(config_path))
+    assert again.returncode == 1 and again.stdout == ""
+    last_line = again.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("streamfleet ingest: title 'cli-clip' already exists")
+
+    (tmp_path / "t.txt").write_text("not video")
+    bad = run_cli("ingest", str(tmp_path / "t.txt"), "--title", "T", "--config", str(config_path))
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == f"streamfleet ingest: cannot read {tmp_path / 't.txt'}: invalid data"
