@@ -1,0 +1,398 @@
+"""ChunkStore: a byte-bounded, crash-safe mapping of chunk keys to files on the local disk.
+
+Layout under ``data_dir``: ``chunks/{cache key}`` holds complete, verified chunks and nothing
+else; ``tmp/`` holds writes in progress. A chunk becomes visible only by ``rename`` after an
+``fsync``, so a crash never leaves a servable partial chunk, and anything left in ``tmp/`` at
+start-up is debris and is deleted. The in-memory index (key -> size, last access) is rebuilt
+from ``chunks/`` at start-up. The store hands out paths and sizes, never chunk bytes.
+
+All public methods are safe across threads and tasks (one lock guards the index); the slow
+parts of a write (data, fsync) happen outside the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from streamfleet.addressing import AddressError, ChunkKey, parse_key
+
+from .errors import ChunkTooLarge, NotStored, StoreError
+from .policy import EvictionPolicy, LRUPolicy
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk on disk, valid at the time it was looked up. ``stat`` is the file's fresh stat."""
+
+    key: ChunkKey
+    path: Path
+    size: int
+    stat: os.stat_result
+
+
+@dataclass
+class StoreStats:
+    """Cumulative counters of one store since it was opened."""
+
+    # Chunks removed to keep used bytes under capacity, and their bytes.
+    evictions: int = 0
+    evicted_bytes: int = 0
+    # Chunks dropped from the index because their file vanished or changed size behind our back.
+    dropped: int = 0
+    # Chunks made servable by a writer.
+    commits: int = 0
+
+
+@dataclass
+class _Entry:
+    size: int
+    last_access: float
+    # Requests currently serving this chunk; pinned chunks are never evicted.
+    pins: int = 0
+
+
+class ChunkStore:
+    """Byte-bounded chunk files under ``data_dir``; eviction order comes from ``policy`` (LRU)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        capacity_bytes: int,
+        policy: EvictionPolicy | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        if capacity_bytes <= 0:
+            raise ValueError("capacity_bytes must be positive")
+        self.chunks_dir = data_dir / "chunks"
+        self.tmp_dir = data_dir / "tmp"
+        self.capacity_bytes = capacity_bytes
+        self.stats = StoreStats()
+        self._policy: EvictionPolicy = policy if policy is not None else LRUPolicy()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[ChunkKey, _Entry] = {}
+        self._titles: Counter[str] = Counter()
+        self._used = 0
+
+    # -- start-up -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the directories, delete stray temp files and rebuild the index from disk.
+
+        Blocking (walks the whole store): call it from a worker thread. Raises StoreError when
+        the directories cannot be created.
+        """
+        try:
+            self.chunks_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create store directories under {self.chunks_dir.parent}: {exc}"
+            ) from exc
+        stray = 0
+        for entry in os.scandir(self.tmp_dir):
+            try:
+                os.unlink(entry.path)
+                stray += 1
+            except OSError as exc:
+                log.warning("cannot delete stray temp file", extra={"path": entry.path, "error": str(exc)})
+        found = sorted(self._scan(), key=lambda item: item[2])
+        with self._lock:
+            self._entries.clear()
+            self._titles.clear()
+            self._used = 0
+            for key, size, last_access in found:
+                self._add_locked(key, size, last_access)
+            self._evict_locked(protect=None)
+        log.info(
+            "chunk store opened",
+            extra={"chunks": len(found), "used_bytes": self._used, "stray_temp_files": stray},
+        )
+
+    def _scan(self) -> Iterator[tuple[ChunkKey, int, float]]:
+        for dirpath, _dirs, files in os.walk(self.chunks_dir):
+            for name in files:
+                full = os.path.join(dirpath, name)
+                rel = Path(os.path.relpath(full, self.chunks_dir)).as_posix()
+                try:
+                    key = parse_key(rel)
+                    st = os.lstat(full)
+                except (AddressError, OSError):
+                    log.warning("ignoring a file that is not a chunk", extra={"path": full})
+                    continue
+                if key.relative_path != rel or not stat.S_ISREG(st.st_mode):
+                    log.warning("ignoring a file that is not a chunk", extra={"path": full})
+                    continue
+                # atime (relatime: coarse) or mtime, whichever is later, approximates last use.
+                yield key, st.st_size, max(st.st_atime, st.st_mtime)
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def used_bytes(self) -> int:
+        return self._used
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def titles(self) -> list[str]:
+        """Sorted ids of the titles of which at least one chunk is held."""
+        with self._lock:
+            return sorted(self._titles)
+
+    def path_of(self, key: ChunkKey) -> Path:
+        return self.chunks_dir / key.relative_path
+
+    def pin(self, key: ChunkKey) -> StoredChunk:
+        """Look ``key`` up, count a use and protect it from eviction until :meth:`unpin`.
+
+        Returns the chunk's path, size and stat (one ``stat()`` call, cheap enough for the
+        event loop). Raises NotStored on a miss, including a file that vanished or changed
+        size (that chunk is dropped from the index).
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                raise NotStored(key.cache_key)
+            path = self.path_of(key)
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+                log.warning("dropping a chunk whose file went bad", extra={"key": key.cache_key})
+                self.stats.dropped += 1
+                self._remove_locked(key)
+                if st is not None:
+                    self._unlink(path)
+                raise NotStored(key.cache_key)
+            entry.pins += 1
+            entry.last_access = self._clock()
+            self._policy.touch(key)
+            return StoredChunk(key, path, entry.size, st)
+
+    def unpin(self, key: ChunkKey) -> None:
+        """Release one :meth:`pin`; evicts if the store went over capacity meanwhile."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.pins > 0:
+                entry.pins -= 1
+            if self._used > self.capacity_bytes:
+                self._evict_locked(protect=None)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def writer(self, key: ChunkKey) -> ChunkWriter:
+        """A new temp file for ``key``; :meth:`ChunkWriter.commit` makes it servable.
+
+        Blocking (creates a file). Raises StoreError when the file cannot be created.
+        """
+        path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            fh = open(path, "xb")  # the writer owns and closes it
+        except OSError as exc:
+            raise StoreError(f"cannot create a temp file in {self.tmp_dir}: {exc}") from exc
+        return ChunkWriter(self, key, path, fh)
+
+    def _install(self, key: ChunkKey, temp: Path, size: int) -> StoredChunk:
+        """Rename a complete, fsynced temp file into place and account for it (under the lock)."""
+        if size > self.capacity_bytes:
+            raise ChunkTooLarge(f"{key.cache_key} is {size} bytes, capacity is {self.capacity_bytes}")
+        final = self.path_of(key)
+        with self._lock:
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, final)
+                st = os.stat(final)
+            except OSError as exc:
+                raise StoreError(f"cannot install {key.cache_key}: {exc}") from exc
+            old = self._entries.get(key)
+            if old is not None:  # keys are immutable: a re-fill of the same key replaces in place
+                self._used -= old.size
+                old.size = size
+                old.last_access = self._clock()
+                self._used += size
+                self._policy.insert(key, size)
+            else:
+                self._add_locked(key, size, self._clock())
+            self.stats.commits += 1
+            self._evict_locked(protect=key)
+        _fsync_dir(final.parent)
+        return StoredChunk(key, final, size, st)
+
+    def check_writable(self) -> bool:
+        """True when a small file can be written in the temp directory. Blocking (a few syscalls)."""
+        try:
+            probe = self.tmp_dir / f"probe-{uuid.uuid4().hex}.part"
+            with open(probe, "xb") as fh:
+                fh.write(b"ok")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+    # -- index internals (call with the lock held) ----------------------------------------
+
+    def _add_locked(self, key: ChunkKey, size: int, last_access: float) -> None:
+        self._entries[key] = _Entry(size, last_access)
+        self._titles[key.title] += 1
+        self._used += size
+        self._policy.insert(key, size)
+
+    def _remove_locked(self, key: ChunkKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        self._used -= entry.size
+        self._titles[key.title] -= 1
+        if self._titles[key.title] <= 0:
+            del self._titles[key.title]
+        self._policy.remove(key)
+
+    def _evict_locked(self, protect: ChunkKey | None) -> None:
+        """Evict until used bytes fit the capacity; pinned chunks (and ``protect``) are skipped.
+
+        When only pinned chunks remain the store stays over capacity until they are unpinned.
+        """
+        pinned = _Pinned(self._entries, protect)
+        while self._used > self.capacity_bytes:
+            key = self._policy.victim(pinned)
+            if key is None:
+                log.warning(
+                    "store over capacity: every remaining chunk is in use", extra={"used": self._used}
+                )
+                return
+            size = self._entries[key].size
+            self._remove_locked(key)
+            self._unlink(self.path_of(key))
+            self.stats.evictions += 1
+            self.stats.evicted_bytes += size
+
+    def _unlink(self, path: Path) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("cannot delete chunk file", extra={"path": str(path), "error": str(exc)})
+            return
+        # Drop empty rendition/title directories so a long-running store does not pile them up.
+        parent = path.parent
+        while parent != self.chunks_dir and self.chunks_dir in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                return
+            parent = parent.parent
+
+
+class _Pinned:
+    """The keys eviction must skip: chunks being served, plus the one just written."""
+
+    def __init__(self, entries: dict[ChunkKey, _Entry], protect: ChunkKey | None) -> None:
+        self._entries = entries
+        self._protect = protect
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, ChunkKey):
+            return False
+        if key == self._protect:
+            return True
+        entry = self._entries.get(key)
+        return entry is not None and entry.pins > 0
+
+
+class ChunkWriter:
+    """One chunk being written to a temp file. Used by one task at a time; blocking calls.
+
+    Use as a context manager: leaving it without :meth:`commit` deletes the temp file.
+    """
+
+    def __init__(self, store: ChunkStore, key: ChunkKey, path: Path, fh: BinaryIO) -> None:
+        self.key = key
+        self.path = path
+        self.size = 0
+        self._store = store
+        self._fh: BinaryIO | None = fh
+        self._done = False
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``. Raises StoreError on a disk error."""
+        if self._fh is None:
+            raise StoreError("writer is closed")
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.key.cache_key}: {exc}") from exc
+        self.size += len(data)
+
+    def commit(self) -> StoredChunk:
+        """fsync, close and rename into place; the chunk is servable when this returns.
+
+        Raises StoreError (ChunkTooLarge) and then leaves nothing behind.
+        """
+        if self._fh is None:
+            raise StoreError("writer is closed")
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            stored = self._store._install(self.key, self.path, self.size)
+        except OSError as exc:
+            self.discard()
+            raise StoreError(f"cannot commit {self.key.cache_key}: {exc}") from exc
+        except StoreError:
+            self.discard()
+            raise
+        self._done = True
+        return stored
+
+    def discard(self) -> None:
+        """Close and delete the temp file unless committed; idempotent."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if not self._done:
+            self._done = True
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename: fsync the directory entry (best effort; not all filesystems allow it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
