@@ -1,0 +1,228 @@
+"""One playback: ask steering, then fetch playlists and segments with ABR and failover; report."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from .abr import AbrPolicy, RenditionChooser, ThroughputEstimate
+from .buffer import PlaybackBuffer
+from .errors import PlayerError, PlaylistError, SteeringRefused
+from .hls import MediaPlaylist, Variant, parse_master, parse_media
+from .report import PlayReport
+from .sources import Fetched, Source, SourceList, Tally, sources_from_answer
+from .verify import FileCatalog, load_catalog
+
+__all__ = ["AbrPolicy", "PlayReport", "play"]
+
+DEFAULT_ABR = AbrPolicy()
+
+
+async def play(
+    steering_url: str,
+    title: str,
+    *,
+    client: httpx.AsyncClient | None = None,
+    origin_url: str | None = None,
+    initial_bandwidth_bps: float = 5_000_000,
+    abr: AbrPolicy = DEFAULT_ABR,
+    max_segments: int | None = None,
+    timeout_s: float = 10.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PlayReport:
+    """Play ``title`` through the steering service at ``steering_url``; never raises for playback errors.
+
+    ``client``: HTTP client to use (left open); by default one is made with ``timeout_s`` per
+    request that follows redirects. ``origin_url``: when given, every downloaded file is checked
+    against the origin's catalog (``bytes_verified``). ``initial_bandwidth_bps``: the throughput
+    assumed before the first measurement; ``abr``: the rendition choice policy.
+    ``max_segments``: stop after that many media segments (None: the whole title). ``clock``:
+    monotonic seconds, for throughput and the simulated playback. Returns a PlayReport whose
+    ``ok`` says whether every segment arrived (and, when checked, matched the catalog).
+    """
+    if client is None:
+        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as own:
+            return await play(
+                steering_url,
+                title,
+                client=own,
+                origin_url=origin_url,
+                initial_bandwidth_bps=initial_bandwidth_bps,
+                abr=abr,
+                max_segments=max_segments,
+                clock=clock,
+            )
+    playback = _Playback(client, steering_url, title, origin_url, initial_bandwidth_bps, abr, clock)
+    return await playback.run(max_segments)
+
+
+@dataclass
+class _Rendition:
+    variant: Variant
+    playlist: MediaPlaylist
+
+
+class _Playback:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        steering_url: str,
+        title: str,
+        origin_url: str | None,
+        initial_bps: float,
+        abr: AbrPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self.client = client
+        self.steering_url = steering_url.rstrip("/")
+        self.title = title
+        self.origin_url = origin_url
+        self.clock = clock
+        self.abr = abr
+        self.estimate = ThroughputEstimate(initial_bps, abr.ewma_alpha)
+        self.buffer = PlaybackBuffer()
+        self.tally = Tally()
+        self.report = PlayReport(title=title)
+        self.catalog: FileCatalog | None = None
+        self.mismatches: list[str] = []
+        self.checked = 0
+        self.renditions: dict[str, _Rendition] = {}
+        self.segment_renditions: Counter[str] = Counter()
+
+    async def run(self, max_segments: int | None) -> PlayReport:
+        started = self.clock()
+        try:
+            if self.origin_url is not None:
+                self.catalog = await load_catalog(self.client, self.origin_url, self.title)
+            started = self.clock()  # the catalog check is ours, not part of the viewer's startup
+            sources = SourceList(self.client, await self._steer(), clock=self.clock, tally=self.tally)
+            await self._play(sources, started, max_segments)
+        except PlayerError as exc:
+            self.tally.errors.append(str(exc))
+            fatal = True
+        else:
+            fatal = False
+        return self._finish(started, fatal)
+
+    async def _steer(self) -> list[Source]:
+        url = f"{self.steering_url}/v1/playback"
+        try:
+            response = await self.client.post(url, json={"title": self.title})
+        except httpx.HTTPError as exc:
+            raise SteeringRefused(f"steering unreachable at {url}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise SteeringRefused(f"steering answered {response.status_code}: {_message(response)}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise SteeringRefused("steering sent no JSON") from None
+        sources = sources_from_answer(body)
+        self.report.site = str(body.get("site", ""))
+        self.report.site_reason = str(body.get("site_reason", ""))
+        self.report.ranked = [s.label for s in sources]
+        return sources
+
+    async def _play(self, sources: SourceList, started: float, max_segments: int | None) -> None:
+        master = parse_master(_body(await self._fetch(sources, "master.m3u8", check=parse_master)))
+        chooser = RenditionChooser(master.variants, self.estimate, self.abr)
+        current = await self._rendition(sources, chooser.fitting())
+        total = len(current.playlist.segments)
+        if max_segments is not None:
+            total = min(total, max(max_segments, 0))
+        self.report.segments_total = total
+        for i in range(total):
+            if i > 0:
+                wanted = chooser.next(current.variant, self.buffer.level(self.clock()))
+                if wanted != current.variant:
+                    candidate = await self._rendition(sources, wanted)
+                    # Renditions share one segment grid; one that does not cannot take over.
+                    if len(candidate.playlist.segments) >= total:
+                        current = candidate
+            segment = current.playlist.segments[i]
+            fetched = await self._fetch(sources, _resolve(current.variant.uri, segment.uri))
+            self.estimate.add(fetched.size, fetched.transfer_seconds)
+            arrived = self.clock()
+            self.buffer.add(arrived, segment.duration)
+            if i == 0:
+                self.report.startup_ms = (arrived - started) * 1000
+            self.report.segments += 1
+            self.report.media_s += segment.duration
+            by = self.report.segments_by_appliance
+            by[fetched.served_by] = by.get(fetched.served_by, 0) + 1
+            name = current.variant.name
+            self.segment_renditions[name] += 1
+            if name not in self.report.renditions:
+                self.report.renditions.append(name)
+
+    async def _rendition(self, sources: SourceList, variant: Variant) -> _Rendition:
+        """The variant's media playlist, its init segment fetched; both once per playback."""
+        known = self.renditions.get(variant.uri)
+        if known is not None:
+            return known
+        playlist = parse_media(_body(await self._fetch(sources, variant.uri, check=parse_media)))
+        if playlist.init_uri is not None:
+            await self._fetch(sources, _resolve(variant.uri, playlist.init_uri))
+        rendition = _Rendition(variant, playlist)
+        self.renditions[variant.uri] = rendition
+        return rendition
+
+    async def _fetch(
+        self, sources: SourceList, relative: str, *, check: Callable[[str], object] | None = None
+    ) -> Fetched:
+        body_check = None if check is None else (lambda body: check(_text(body)))
+        fetched = await sources.fetch(relative, check=body_check, keep_body=check is not None)
+        if self.catalog is not None:
+            self.checked += 1
+            problem = self.catalog.problem(fetched.url, fetched.size, fetched.sha256)
+            if problem is not None:
+                self.mismatches.append(f"verification: {problem} (served by {fetched.served_by})")
+        return fetched
+
+    def _finish(self, started: float, fatal: bool) -> PlayReport:
+        r, t = self.report, self.tally
+        r.elapsed_ms = (self.clock() - started) * 1000
+        r.bytes, r.hits, r.misses, r.failovers = t.bytes, t.hits, t.misses, t.failovers
+        r.hit_ratio = t.hits / (t.hits + t.misses) if t.hits + t.misses else 0.0
+        r.requests_by_appliance = dict(sorted(t.requests_by_appliance.items()))
+        r.segments_by_appliance = dict(sorted(r.segments_by_appliance.items()))
+        r.stalls, r.stall_ms = self.buffer.stalls, self.buffer.stall_s * 1000
+        r.media_s = round(r.media_s, 3)
+        if self.segment_renditions:
+            most = max(self.segment_renditions.values())
+            r.rendition = next(n for n in r.renditions if self.segment_renditions[n] == most)
+        if self.origin_url is not None:
+            r.bytes_verified = self.catalog is not None and self.checked > 0 and not self.mismatches
+        r.errors = [*t.errors, *self.mismatches]
+        r.ok = not fatal and r.segments == r.segments_total and r.bytes_verified is not False
+        return r
+
+
+def _resolve(base: str, reference: str) -> str:
+    """``reference`` (from the playlist at ``base``) as a path relative to the title directory."""
+    if "://" in reference or reference.startswith("/") or "://" in base:
+        return reference  # absolute: resolved against the source URL as it is
+    return posixpath.normpath(posixpath.join(posixpath.dirname(base), reference))
+
+
+def _body(fetched: Fetched) -> str:
+    assert fetched.body is not None
+    return _text(fetched.body)
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PlaylistError("playlist is not UTF-8 text") from None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]

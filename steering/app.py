@@ -1,0 +1,219 @@
+"""Steering's HTTP adapter: POST /v1/playback answers with ranked, signed URLs; /healthz; /metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from streamfleet import addressing, tokens
+from streamfleet.httpkit import json_error
+
+from .catalog import TitleCatalog, TitleLookup
+from .clientip import ProxyTrust
+from .config import SteeringConfig
+from .errors import CatalogUnavailable, InvalidRequest, RequestTooLarge, SteeringError, UnknownTitle
+from .fleet import FleetSource
+from .metrics import SteeringMetrics
+from .ranking import Decision, RankingPolicy, choose
+from .watcher import FleetWatcher
+
+log = logging.getLogger(__name__)
+
+_STATUS = {InvalidRequest: 400, UnknownTitle: 404, RequestTooLarge: 413, CatalogUnavailable: 503}
+
+
+class _Runtime:
+    """Resources that live from lifespan start to stop (one per app, never module-level)."""
+
+    catalog: TitleLookup | None = None
+
+
+def build_app(
+    config: SteeringConfig,
+    *,
+    fleet: FleetSource | None = None,
+    catalog: TitleLookup | None = None,
+    origin_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The steering app.
+
+    ``fleet``: where fleet views come from (default: a FleetWatcher on config.control_plane,
+    started and stopped with the app). ``catalog``: title lookups (default: the origin's catalog
+    over HTTP, through ``origin_transport`` when given). ``clock``: unix time for token expiry.
+    """
+    keyring = config.tokens.keyring()
+    trust = ProxyTrust(config.trusted_proxies)
+    policy = RankingPolicy(config.default_site, config.max_appliance_urls, config.player_origin_url)
+    watcher = None
+    if fleet is None:
+        watcher = FleetWatcher(
+            config.control_plane,
+            backoff_initial=config.watch_backoff_initial_seconds,
+            backoff_max=config.watch_backoff_max_seconds,
+        )
+        fleet = watcher
+    source: FleetSource = fleet
+    metrics = SteeringMetrics(source)
+    runtime = _Runtime()
+    runtime.catalog = catalog
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(transport=origin_transport) as client:
+            if catalog is None:
+                runtime.catalog = TitleCatalog(
+                    client,
+                    config.origin_url,
+                    ttl=config.catalog_ttl_seconds,
+                    negative_ttl=config.catalog_negative_ttl_seconds,
+                    stale=config.catalog_stale_seconds,
+                    max_entries=config.catalog_max_entries,
+                    timeout=config.origin_timeout_seconds,
+                )
+            if watcher is not None:
+                watcher.start()
+                # Answering before the first snapshot would send everyone to the origin.
+                if not await watcher.wait_for_view(config.startup_wait_seconds):
+                    log.warning(
+                        "no fleet state yet; serving origin-only answers until it arrives",
+                        extra={"control_plane": config.control_plane},
+                    )
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    await watcher.stop()
+
+    async def playback(request: Request) -> Response:
+        started = time.perf_counter()
+        site = site_reason = ""
+        try:
+            title = _parse_title(await _read_body(request, config.max_body_bytes))
+            if runtime.catalog is None:
+                raise CatalogUnavailable("steering is not started")
+            await runtime.catalog.require_ready(title)
+            peer = request.client.host if request.client else None
+            client_ip = trust.client_address(peer, request.headers.getlist("x-forwarded-for"))
+            decision = choose(source.view, client_ip, title, policy)
+            site, site_reason = decision.site, decision.site_reason
+            expires_at = int(clock()) + config.tokens.ttl_seconds
+            body = _answer(title, decision, tokens.sign(keyring, title, expires_at), expires_at)
+            status = 200
+            response: Response = JSONResponse(body, headers={"Cache-Control": "no-store"})
+            log.info(
+                "playback",
+                extra={
+                    "title": title,
+                    "client": str(client_ip),
+                    "site": site,
+                    "site_reason": site_reason,
+                    "urls": len(decision.candidates),
+                    "fleet_version": source.view.version,
+                },
+            )
+        except SteeringError as exc:
+            status = _STATUS.get(type(exc), 500)
+            response = json_error(status, str(exc))
+        metrics.playback_requests.labels(str(status), site, site_reason).inc()
+        metrics.playback_seconds.observe(time.perf_counter() - started)
+        return response
+
+    async def healthz(request: Request) -> Response:
+        age = source.age_seconds()
+        view = source.view
+        return JSONResponse(
+            {
+                "status": "ok",
+                # Steering keeps answering (from its last fleet state, or origin-only) without it.
+                "control_plane": "connected" if source.connected else "unreachable",
+                "fleet_version": view.version,
+                "fleet_state_age_s": None if age is None else round(age, 3),
+                "appliances": len(view),
+                "healthy_appliances": view.healthy_count,
+            }
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return json_error(exc.status_code, str(exc.detail))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path}, exc_info=exc)
+        return json_error(500, "internal error")
+
+    return Starlette(
+        routes=[
+            Route("/v1/playback", playback, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body; raises RequestTooLarge past ``limit`` bytes without reading further."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_title(body: bytes) -> str:
+    """The title id of a {"title": "<id>"} body. Raises InvalidRequest."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        raise InvalidRequest('body must be a JSON object like {"title": "<id>"}') from None
+    if not isinstance(data, dict) or not isinstance(data.get("title"), str):
+        raise InvalidRequest('body must be a JSON object with a string "title"')
+    title: str = data["title"]
+    try:
+        addressing.master_key(title)
+    except addressing.AddressError:
+        raise InvalidRequest(f"invalid title id {title[:80]!r}") from None
+    return title
+
+
+def _answer(title: str, decision: Decision, token: str, expires_at: int) -> dict[str, Any]:
+    path = addressing.master_key(title).signed_path(token)
+    return {
+        "title": title,
+        "site": decision.site,
+        "site_reason": decision.site_reason,
+        "expires_at": expires_at,
+        "urls": [
+            {
+                "url": c.base_url + path,
+                "kind": c.kind,
+                "appliance": c.appliance,
+                "site": c.site,
+                "reason": c.reason,
+            }
+            for c in decision.candidates
+        ],
+    }
