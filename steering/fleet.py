@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from streamfleet.placement import Member, Placement
+from streamfleet.placement import Member, Placement, capacity_weight
 
 from .prefixes import IPAddress, PrefixTable, Route
 
@@ -47,12 +47,8 @@ class Appliance:
 
 
 def placement_weight(capacity_bytes: int) -> float:
-    """Placement weight of an appliance: its capacity; an unknown (0) capacity counts as 1 byte.
-
-    Must agree with the control plane's fill planner, or viewers land where nothing was filled.
-    Weighted rendezvous hashing is scale-free, so bytes and terabytes rank the same.
-    """
-    return float(capacity_bytes) if capacity_bytes > 0 else 1.0
+    """Placement weight of an appliance: the kernel's shared capacity weight (as fill planning)."""
+    return capacity_weight(capacity_bytes)
 
 
 class FleetView:

@@ -21,6 +21,9 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, **kwargs: Any) -> uvicorn
     kwargs.setdefault("timeout_keep_alive", 15)
     kwargs.setdefault("timeout_graceful_shutdown", 10)
     kwargs.setdefault("h11_max_incomplete_event_size", 16 * 1024)
+    # Client addresses matter (steering localises by them): never let uvicorn rewrite them from
+    # X-Forwarded-For on its own; services decide which proxies they trust.
+    kwargs.setdefault("proxy_headers", False)
     return uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, **kwargs)
 
 

@@ -38,6 +38,15 @@ def member_seed(member_id: str) -> int:
     return int(mmh3.hash64(member_id, 0x5F3759DF, signed=False)[0])
 
 
+def capacity_weight(capacity_bytes: int) -> float:
+    """The placement weight of an appliance with this disk capacity (0 or unknown counts as 1).
+
+    Fill planning and steering must weigh appliances identically, or viewers are sent where
+    nothing was filled; both call this.
+    """
+    return float(capacity_bytes) if capacity_bytes > 0 else 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Member:
     """An appliance taking part in placement; ``weight`` is relative (e.g. capacity in TB)."""
