@@ -33,3 +33,20 @@ class UpstreamTimeout(UpstreamError):
 
 class ChecksumMismatch(UpstreamError):
     """The origin's bytes do not match the catalog's size or sha256; nothing was stored."""
+
+
+class BadRequest(ApplianceError):
+    """A request the HTTP layer cannot accept; ``status`` is the answer (400, 411, 413, 431, 505)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RangeError(ApplianceError):
+    """A Range header that cannot be honoured: malformed (400) or unsatisfiable (416)."""
+
+    def __init__(self, status: int, message: str, size: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.size = size

@@ -42,6 +42,8 @@ class StoredChunk:
     path: Path
     size: int
     stat: os.stat_result
+    # The verified sha256 of the file; None until checked (chunks found on disk at start-up).
+    sha256: str | None = None
 
 
 @dataclass
@@ -55,14 +57,20 @@ class StoreStats:
     dropped: int = 0
     # Chunks made servable by a writer.
     commits: int = 0
+    # Chunks whose bytes failed verification on read (dropped, to be fetched again).
+    corrupt: int = 0
+    # Disk operations that failed (create, write, fsync, rename); a rising count means a bad disk.
+    disk_errors: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     size: int
     last_access: float
     # Requests currently serving this chunk; pinned chunks are never evicted.
     pins: int = 0
+    # Known-good sha256 (set by the writer that verified it, or by a read-back check).
+    sha256: str | None = None
 
 
 class ChunkStore:
@@ -124,21 +132,33 @@ class ChunkStore:
         )
 
     def _scan(self) -> Iterator[tuple[ChunkKey, int, float]]:
-        for dirpath, _dirs, files in os.walk(self.chunks_dir):
-            for name in files:
-                full = os.path.join(dirpath, name)
-                rel = Path(os.path.relpath(full, self.chunks_dir)).as_posix()
-                try:
-                    key = parse_key(rel)
-                    st = os.lstat(full)
-                except (AddressError, OSError):
-                    log.warning("ignoring a file that is not a chunk", extra={"path": full})
-                    continue
-                if key.relative_path != rel or not stat.S_ISREG(st.st_mode):
-                    log.warning("ignoring a file that is not a chunk", extra={"path": full})
-                    continue
-                # atime (relatime: coarse) or mtime, whichever is later, approximates last use.
-                yield key, st.st_size, max(st.st_atime, st.st_mtime)
+        """Every chunk file under ``chunks/`` as (key, size, last use).
+
+        The layout is at most three levels deep (title/rendition/file), so a bounded scandir
+        walk replaces os.walk; DirEntry.stat() is the one syscall per file.
+        """
+        root = str(self.chunks_dir)
+        for title in _subdirs(root):
+            title_path = os.path.join(root, title.name)
+            for entry in _entries(title_path):
+                if entry.is_dir(follow_symlinks=False):
+                    for leaf in _entries(entry.path):
+                        yield from self._chunk(f"{title.name}/{entry.name}/{leaf.name}", leaf)
+                else:
+                    yield from self._chunk(f"{title.name}/{entry.name}", entry)
+
+    def _chunk(self, rel: str, entry: os.DirEntry[str]) -> Iterator[tuple[ChunkKey, int, float]]:
+        try:
+            key = parse_key(rel)
+            st = entry.stat(follow_symlinks=False)
+        except (AddressError, OSError):
+            log.warning("ignoring a file that is not a chunk", extra={"path": entry.path})
+            return
+        if key.relative_path != rel or not stat.S_ISREG(st.st_mode):
+            log.warning("ignoring a file that is not a chunk", extra={"path": entry.path})
+            return
+        # atime (relatime: coarse) or mtime, whichever is later, approximates last use.
+        yield key, st.st_size, max(st.st_atime, st.st_mtime)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -186,7 +206,29 @@ class ChunkStore:
             entry.pins += 1
             entry.last_access = self._clock()
             self._policy.touch(key)
-            return StoredChunk(key, path, entry.size, st)
+            return StoredChunk(key, path, entry.size, st, entry.sha256)
+
+    def mark_verified(self, key: ChunkKey, sha256: str) -> None:
+        """Record that the file of ``key`` was read back and hashes to ``sha256``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                entry.sha256 = sha256
+
+    def drop_corrupt(self, key: ChunkKey) -> None:
+        """Forget ``key`` and delete its file: its bytes failed verification. Pins are ignored
+        (requests already sending it keep their open file; the next request refetches)."""
+        with self._lock:
+            if key not in self._entries:
+                return
+            self._remove_locked(key)
+            self.stats.corrupt += 1
+            self._unlink(self.path_of(key))
+        log.warning("dropped a corrupt chunk", extra={"key": key.cache_key})
+
+    def record_disk_error(self) -> None:
+        """Count a failed disk operation seen outside the store (e.g. a read while serving)."""
+        self.stats.disk_errors += 1
 
     def unpin(self, key: ChunkKey) -> None:
         """Release one :meth:`pin`; evicts if the store went over capacity meanwhile."""
@@ -208,10 +250,11 @@ class ChunkStore:
         try:
             fh = open(path, "xb")  # the writer owns and closes it
         except OSError as exc:
+            self.stats.disk_errors += 1
             raise StoreError(f"cannot create a temp file in {self.tmp_dir}: {exc}") from exc
         return ChunkWriter(self, key, path, fh)
 
-    def _install(self, key: ChunkKey, temp: Path, size: int) -> StoredChunk:
+    def _install(self, key: ChunkKey, temp: Path, size: int, sha256: str | None) -> StoredChunk:
         """Rename a complete, fsynced temp file into place and account for it (under the lock)."""
         if size > self.capacity_bytes:
             raise ChunkTooLarge(f"{key.cache_key} is {size} bytes, capacity is {self.capacity_bytes}")
@@ -222,20 +265,22 @@ class ChunkStore:
                 os.replace(temp, final)
                 st = os.stat(final)
             except OSError as exc:
+                self.stats.disk_errors += 1
                 raise StoreError(f"cannot install {key.cache_key}: {exc}") from exc
             old = self._entries.get(key)
             if old is not None:  # keys are immutable: a re-fill of the same key replaces in place
                 self._used -= old.size
                 old.size = size
                 old.last_access = self._clock()
+                old.sha256 = sha256
                 self._used += size
                 self._policy.insert(key, size)
             else:
-                self._add_locked(key, size, self._clock())
+                self._add_locked(key, size, self._clock(), sha256)
             self.stats.commits += 1
             self._evict_locked(protect=key)
         _fsync_dir(final.parent)
-        return StoredChunk(key, final, size, st)
+        return StoredChunk(key, final, size, st, sha256)
 
     def check_writable(self) -> bool:
         """True when a small file can be written in the temp directory. Blocking (a few syscalls)."""
@@ -250,8 +295,8 @@ class ChunkStore:
 
     # -- index internals (call with the lock held) ----------------------------------------
 
-    def _add_locked(self, key: ChunkKey, size: int, last_access: float) -> None:
-        self._entries[key] = _Entry(size, last_access)
+    def _add_locked(self, key: ChunkKey, size: int, last_access: float, sha256: str | None = None) -> None:
+        self._entries[key] = _Entry(size, last_access, sha256=sha256)
         self._titles[key.title] += 1
         self._used += size
         self._policy.insert(key, size)
@@ -346,11 +391,15 @@ class ChunkWriter:
         try:
             self._fh.write(data)
         except OSError as exc:
+            self._store.stats.disk_errors += 1
             raise StoreError(f"cannot write {self.key.cache_key}: {exc}") from exc
         self.size += len(data)
 
-    def commit(self) -> StoredChunk:
+    def commit(self, sha256: str | None = None) -> StoredChunk:
         """fsync, close and rename into place; the chunk is servable when this returns.
+
+        ``sha256`` is the digest the caller verified the bytes against (None: not verified,
+        the chunk is then checked on its first hit).
 
         Raises StoreError (ChunkTooLarge) and then leaves nothing behind.
         """
@@ -361,8 +410,9 @@ class ChunkWriter:
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
-            stored = self._store._install(self.key, self.path, self.size)
+            stored = self._store._install(self.key, self.path, self.size, sha256)
         except OSError as exc:
+            self._store.stats.disk_errors += 1
             self.discard()
             raise StoreError(f"cannot commit {self.key.cache_key}: {exc}") from exc
         except StoreError:
@@ -382,6 +432,25 @@ class ChunkWriter:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+def _entries(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError as exc:
+        log.warning("cannot list a store directory", extra={"path": path, "error": str(exc)})
+        return []
+
+
+def _subdirs(path: str) -> list[os.DirEntry[str]]:
+    out = []
+    for entry in _entries(path):
+        if entry.is_dir(follow_symlinks=False):
+            out.append(entry)
+        else:
+            log.warning("ignoring a file that is not a chunk", extra={"path": entry.path})
+    return out
 
 
 def _fsync_dir(path: Path) -> None:

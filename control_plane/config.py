@@ -42,6 +42,30 @@ class ControlPlaneConfig:
     load_publish_interval_ms: int = 5000
     # On SIGTERM, in-flight RPCs get this long to finish before they are cancelled.
     shutdown_grace_ms: int = 5000
+    # Origin base URL: the catalog (GET /v1/titles) for planning, and where appliances fill from.
+    origin_url: str = "http://127.0.0.1:8000"
+    # Bearer token of the operator endpoints (/v1/fill/*). Must not be empty.
+    operator_token: str = "streamfleet-dev-operator-token"
+    # Bearer token steering presents on POST /v1/popularity. Empty: reports need no token.
+    reporter_token: str = ""
+    # Popularity counts lose half their weight after this long.
+    popularity_half_life_s: float = 2 * 86400.0
+    # A title released less than this long ago counts as new (gets the new-release boost).
+    new_release_window_s: float = 7 * 86400.0
+    # A new title is predicted at least as popular as this quantile of its site's titles
+    # (decaying with the half-life since release). 0: no boost.
+    new_release_quantile: float = 0.99
+    # One replica should carry at most this share of an appliance's fair share of site traffic;
+    # hotter titles get more replicas. Larger: fewer replicas.
+    replica_load_share: float = 0.25
+    # Re-plan this often (seconds); fleet membership changes and POST /v1/fill/plan also re-plan.
+    plan_interval_s: float = 600.0
+    # Membership changes within this long of each other are planned once.
+    plan_debounce_ms: int = 500
+    # Timeout of each request to the origin catalog.
+    catalog_timeout_s: float = 10.0
+    # "fill run-now" without an explicit duration fills for this many hours.
+    run_now_hours: float = 6.0
 
     def __post_init__(self) -> None:
         for name in ("grpc_port", "http_port"):
@@ -57,6 +81,18 @@ class ControlPlaneConfig:
             raise ValueError("down_after_ms must be greater than heartbeat_interval_ms")
         if not 0.0 <= self.degraded_error_ratio <= 1.0:
             raise ValueError("degraded_error_ratio must be within 0..1")
+        if not self.origin_url.startswith(("http://", "https://")):
+            raise ValueError("origin_url must be an http(s) URL")
+        if not self.operator_token:
+            raise ValueError("operator_token must not be empty")
+        for name in ("popularity_half_life_s", "plan_interval_s", "catalog_timeout_s", "run_now_hours",
+                     "replica_load_share"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.new_release_window_s < 0 or self.plan_debounce_ms < 0:
+            raise ValueError("new_release_window_s and plan_debounce_ms must not be negative")
+        if not 0.0 <= self.new_release_quantile <= 1.0:
+            raise ValueError("new_release_quantile must be within 0..1")
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
 

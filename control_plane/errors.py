@@ -16,3 +16,11 @@ class InvalidRequest(ControlPlaneError):
 
 class AccessDenied(ControlPlaneError):
     """An appliance presented a missing or wrong secret. The message never echoes the secret."""
+
+
+class CatalogUnavailable(ControlPlaneError):
+    """The origin catalog could not be read (origin down, bad answer); planning keeps the last plan."""
+
+
+class Unauthorized(ControlPlaneError):
+    """An operator request without the right bearer token. The message never echoes the token."""

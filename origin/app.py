@@ -7,7 +7,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,15 @@ from streamfleet.addressing import AddressError, parse_signed_path
 from streamfleet.httpkit import json_error
 from streamfleet.tokens import Keyring, TokenError, verify
 
+from .accounts import AccountStore
+from .app_accounts import AccountRoutes
 from .catalog import READY, Catalog, Title, TitleDetail
 from .config import OriginConfig
 from .errors import MalformedRange, ObjectNotFound, RangeNotSatisfiable, TitleNotFound
 from .metrics import MetricsMiddleware, OriginMetrics
 from .ranges import parse_range
 from .store import ObjectStore
+from .web import Authenticator, Resources
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +43,6 @@ DETAIL_CACHE_SECONDS = 30.0
 DETAIL_CACHE_TITLES = 256
 # Stored objects are immutable under their key.
 CACHE_CONTROL = "public, max-age=31536000, immutable"
-
-
-@dataclass
-class Resources:
-    """What the lifespan opens and every request uses."""
-
-    catalog: Catalog
-    store: ObjectStore
-    details: TTLCache[str, TitleDetail]
 
 
 class _RangedFileResponse(FileResponse):
@@ -204,28 +197,35 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_error(500, "internal error")
 
 
-def build_app(config: OriginConfig, clock: Callable[[], float] = time.time) -> Starlette:
-    """The origin's ASGI app. Opens the catalog and store in its lifespan; ``clock`` checks tokens.
+def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
+              monotonic: Callable[[], float] = time.monotonic) -> Starlette:
+    """The origin's ASGI app. Opens the catalog and store in its lifespan; ``clock`` checks tokens
+    and sessions, ``monotonic`` times login throttling.
 
-    Raises ValueError at once when the token keys are unusable.
+    Raises ValueError at once when the token or session keys are unusable.
     """
     metrics = OriginMetrics()
     api = OriginApi(config, config.tokens.keyring(), metrics, clock)
+    auth = Authenticator(config.sessions, clock)
+    accounts = AccountRoutes(config, auth, clock, monotonic)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         config.objects_dir.mkdir(parents=True, exist_ok=True)
-        catalog = Catalog(config.catalog_path)
-        try:
+        with contextlib.ExitStack() as stack:
+            catalog = Catalog(config.catalog_path)
+            stack.callback(catalog.close)
+            account_store = AccountStore(config.accounts_path, config.accounts, clock)
+            stack.callback(account_store.close)
             yield {"resources": Resources(catalog, ObjectStore(config.objects_dir),
-                                          TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS))}
-        finally:
-            catalog.close()
+                                          TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS),
+                                          account_store)}
 
     routes = [
         Route("/v1/titles", api.titles, methods=["GET"], name="titles"),
         Route("/v1/titles/{title}", api.title, methods=["GET"], name="title"),
         Route("/s/{path:path}", api.file, methods=["GET", "HEAD"], name="file"),
+        *accounts.routes(),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/metrics", api.metrics, methods=["GET"], name="metrics"),
     ]

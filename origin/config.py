@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamfleet.config import load_config
-from streamfleet.tokens import TokenSettings
+from streamfleet.tokens import Keyring, TokenSettings
 
 ENV_PREFIX = "ORIGIN"
 
@@ -63,6 +63,88 @@ def parse_bitrate(text: str) -> int:
     return int(value * scale) if value > 0 else 0
 
 
+def _default_session_keys() -> dict[str, str]:
+    return {"dev": "streamfleet-development-session-key-change-me"}
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """The ``[sessions]`` section: login session signing keys (rotatable by key id) and lifetime."""
+
+    keys: Mapping[str, str] = field(default_factory=_default_session_keys)
+    # Key id new sessions are signed with; every key in ``keys`` still verifies.
+    active: str = "dev"
+    ttl_seconds: int = 86400
+    # Clock skew tolerated between the issuer and a verifier.
+    leeway_seconds: int = 30
+    cookie_name: str = "sf_session"
+    # Send the cookie over HTTPS only; false for the plain-HTTP loopback default.
+    cookie_secure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ttl_seconds < 1:
+            raise ValueError("ttl_seconds must be at least 1")
+        self.keyring()
+
+    def keyring(self) -> Keyring:
+        """Raises ValueError when the keys or the active id are unusable."""
+        return Keyring.from_strings(self.keys, self.active)
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """The ``[accounts]`` section: sign-up, password hashing and login throttling."""
+
+    # Roles anyone may sign up with; operators are made with ``streamfleet origin account``.
+    signup_roles: tuple[str, ...] = ("viewer", "creator")
+    min_password_length: int = 10
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    # Failed logins tolerated per account and per client IP within the window; then 429.
+    max_failures_per_account: int = 5
+    max_failures_per_ip: int = 5
+    failure_window_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        for role in self.signup_roles:
+            if role not in ("viewer", "creator", "operator"):
+                raise ValueError(f"signup_roles: unknown role {role!r}")
+        if self.max_failures_per_account < 1 or self.max_failures_per_ip < 1:
+            raise ValueError("max_failures_* must be at least 1")
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """The ``[uploads]`` section: tus resumable uploads."""
+
+    # Largest upload accepted (bytes); 0 means no limit.
+    max_size: int = 50 * 1024**3
+    # Unfinished uploads untouched this long are removed.
+    expire_seconds: int = 86400
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """The ``[pipeline]`` section: the chunked encode job queue."""
+
+    # Workers the server runs in-process; 0 = only separate ``streamfleet origin worker`` processes.
+    workers: int = 1
+    # Chunk length; rounded up to a multiple of ``[ingest] segment_seconds``.
+    chunk_seconds: int = 16
+    # A job whose worker has not heartbeated for this long is handed to another worker.
+    lease_seconds: float = 30.0
+    # Attempts before a job (and its title) is marked failed.
+    max_attempts: int = 3
+    # Idle workers poll the queue this often.
+    poll_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.chunk_seconds < 1 or self.lease_seconds <= 0 or self.max_attempts < 1:
+            raise ValueError("workers >= 0, chunk_seconds >= 1, lease_seconds > 0, max_attempts >= 1")
+
+
 @dataclass(frozen=True)
 class OriginConfig:
     """Everything the origin server and the ingest command need."""
@@ -76,6 +158,10 @@ class OriginConfig:
     log_level: str = "info"
     tokens: TokenSettings = field(default_factory=TokenSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -97,6 +183,26 @@ class OriginConfig:
     @property
     def scratch_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def accounts_path(self) -> Path:
+        return self.data_dir / "accounts.sqlite3"
+
+    @property
+    def jobs_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.data_dir / "sources"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
 
 
 def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> OriginConfig:

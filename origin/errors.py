@@ -41,3 +41,35 @@ class RangeNotSatisfiable(OriginError):
     def __init__(self, size: int) -> None:
         super().__init__(f"no requested range overlaps the {size} bytes of the object")
         self.size = size
+
+
+class AccountError(OriginError):
+    """A sign-up or account change that cannot be done; the message is safe to show the client."""
+
+
+class AccountExists(AccountError):
+    """The username is taken (sign-up necessarily tells, so it says only "cannot be used")."""
+
+
+class InvalidCredentials(OriginError):
+    """Wrong username or password; deliberately does not say which."""
+
+
+class LoginThrottled(OriginError):
+    """Too many failed logins for this account or client address (HTTP 429)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed logins; retry in {int(retry_after) + 1} s")
+        self.retry_after = retry_after
+
+
+class UploadError(OriginError):
+    """A tus upload request that cannot be honoured; ``status`` is the HTTP status it maps to."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JobError(OriginError):
+    """A pipeline job failed; the queue retries it up to max_attempts."""

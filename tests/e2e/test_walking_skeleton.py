@@ -64,6 +64,7 @@ def test_bad_requests_get_clear_json_errors(fleet: Fleet) -> None:
     response = httpx.get(forged)
     assert response.status_code == 403 and "error" in response.json()
     expired = sign(Keyring.from_strings({"demo": DEV_KEY}, "demo"), TITLE, 1_000_000)
-    assert httpx.get(fleet.appliance_url("east-2") + master_key(TITLE).signed_path(expired)).status_code == 403
+    expired_url = fleet.appliance_url("east-2") + master_key(TITLE).signed_path(expired)
+    assert httpx.get(expired_url).status_code == 403
     traversal = httpx.get(fleet.appliance_url("east-2") + "/s/tok/../../etc/passwd")
     assert traversal.status_code in (400, 404)
