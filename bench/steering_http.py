@@ -6,7 +6,9 @@ import tempfile
 from pathlib import Path
 
 from bench.tools import run_wrk
+from steering.config import SessionSettings
 from streamfleet.launcher import Fleet
+from streamfleet.sessions import issue_session
 
 TITLE = "bench-clip"
 
@@ -16,22 +18,30 @@ def measure_http(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sf-bench-steering-") as tmp:
         workdir = Path(tmp)
         with Fleet(workdir) as fleet:
+            # Popularity reports go to this fleet's control plane, not to the default port.
+            fleet.extra = {"steering": {"control_plane_http": fleet.control_plane_http}}
             fleet.start()
             clip = workdir / "clip.mp4"
-            made = fleet.run_cli("testclip", str(clip), "--seconds", "4", "--width", "320",
-                                 "--height", "240")
+            made = fleet.run_cli("testclip", str(clip), "--seconds", "4", "--width", "320", "--height", "240")
             if made.returncode != 0:
                 raise RuntimeError(made.stderr)
             fleet.ingest(clip, "Bench Clip", TITLE)
             fleet.wait_for_fleet(len(fleet.specs))
+            # Steering requires a viewer session by default; the fleet uses the default session key.
+            session = issue_session(SessionSettings().keyring(), "bench", "viewer", "bench", 2**40)
             script = workdir / "post.lua"
             script.write_text(
                 'wrk.method = "POST"\n'
                 'wrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {session}"\n'
                 f'wrk.body = \'{{"title": "{TITLE}"}}\'\n'
             )
             url = f"{fleet.steering_url}/v1/playback"
             run_wrk(url, 2, 16, script=script)  # warm caches and connections
             result = run_wrk(url, seconds, 32, script=script)
-    return {"http_rps": round(result["rps"], 1), "http_p99_ms": round(result["p99_ms"], 2),
-            "http_p50_ms": round(result["p50_ms"], 2), "http_non_2xx": result["non_2xx"]}
+    return {
+        "http_rps": round(result["rps"], 1),
+        "http_p99_ms": round(result["p99_ms"], 2),
+        "http_p50_ms": round(result["p50_ms"], 2),
+        "http_non_2xx": result["non_2xx"],
+    }

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,24 +21,43 @@ from starlette.routing import Route
 from streamfleet import addressing, tokens
 from streamfleet.httpkit import json_error
 
+from .auth import SessionGate
 from .catalog import TitleCatalog, TitleLookup
 from .clientip import ProxyTrust
 from .config import SteeringConfig
-from .errors import CatalogUnavailable, InvalidRequest, RequestTooLarge, SteeringError, UnknownTitle
+from .coverage import CoverageFile
+from .errors import (
+    CatalogUnavailable,
+    InvalidRequest,
+    RequestTooLarge,
+    SteeringError,
+    Unauthenticated,
+    UnknownTitle,
+)
 from .fleet import FleetSource
+from .geo import GeoLocator, MaxMindLocator
 from .metrics import SteeringMetrics
-from .ranking import Decision, RankingPolicy, choose
+from .popularity import PopularityReporter
+from .ranking import Decision, Ranker, RankingPolicy
 from .watcher import FleetWatcher
 
 log = logging.getLogger(__name__)
 
-_STATUS = {InvalidRequest: 400, UnknownTitle: 404, RequestTooLarge: 413, CatalogUnavailable: 503}
+_STATUS = {
+    InvalidRequest: 400,
+    Unauthenticated: 401,
+    UnknownTitle: 404,
+    RequestTooLarge: 413,
+    CatalogUnavailable: 503,
+}
+_JSON = "application/json"
 
 
 class _Runtime:
     """Resources that live from lifespan start to stop (one per app, never module-level)."""
 
     catalog: TitleLookup | None = None
+    popularity: PopularityReporter | None = None
 
 
 def build_app(
@@ -46,17 +66,47 @@ def build_app(
     fleet: FleetSource | None = None,
     catalog: TitleLookup | None = None,
     origin_transport: httpx.AsyncBaseTransport | None = None,
+    control_plane_transport: httpx.AsyncBaseTransport | None = None,
+    geo: GeoLocator | None = None,
     clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The steering app.
 
     ``fleet``: where fleet views come from (default: a FleetWatcher on config.control_plane,
     started and stopped with the app). ``catalog``: title lookups (default: the origin's catalog
-    over HTTP, through ``origin_transport`` when given). ``clock``: unix time for token expiry.
+    over HTTP, through ``origin_transport`` when given). ``control_plane_transport``: for the
+    popularity reports. ``geo``: client locations (default: config.geoip_database, if set).
+    ``clock``: unix time for token expiry and sessions; ``monotonic``: load decay, coverage checks.
+    Raises GeoDatabaseError when a configured GeoIP database cannot be opened.
     """
     keyring = config.tokens.keyring()
     trust = ProxyTrust(config.trusted_proxies)
-    policy = RankingPolicy(config.default_site, config.max_appliance_urls, config.player_origin_url)
+    gate = SessionGate(config.sessions, required=config.require_session, clock=clock)
+    coverage = (
+        CoverageFile(
+            Path(config.coverage_file), check_interval=config.coverage_check_seconds, clock=monotonic
+        )
+        if config.coverage_file
+        else None
+    )
+    if geo is None and config.geoip_database:
+        geo = MaxMindLocator(Path(config.geoip_database))
+    policy = RankingPolicy(
+        config.default_site,
+        config.max_appliance_urls,
+        config.player_origin_url,
+        load_balance_factor=config.load_balance_factor,
+        fallback_sites=config.fallback_sites,
+    )
+    ranker = Ranker(
+        policy,
+        coverage=coverage.zones if coverage is not None else None,
+        geo=geo,
+        cache_size=config.ranking_cache_size,
+        assignment_window=config.assignment_window_seconds,
+        clock=monotonic,
+    )
     watcher = None
     if fleet is None:
         watcher = FleetWatcher(
@@ -66,13 +116,20 @@ def build_app(
         )
         fleet = watcher
     source: FleetSource = fleet
-    metrics = SteeringMetrics(source)
     runtime = _Runtime()
     runtime.catalog = catalog
+    metrics = SteeringMetrics(
+        source,
+        coverage_zones=lambda: float(len(coverage.zones())) if coverage is not None else 0.0,
+        popularity_pending=lambda: float(runtime.popularity.pending_titles) if runtime.popularity else 0.0,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(transport=origin_transport) as client:
+        async with (
+            httpx.AsyncClient(transport=origin_transport) as client,
+            httpx.AsyncClient(transport=control_plane_transport) as cp_client,
+        ):
             if catalog is None:
                 runtime.catalog = TitleCatalog(
                     client,
@@ -83,6 +140,15 @@ def build_app(
                     max_entries=config.catalog_max_entries,
                     timeout=config.origin_timeout_seconds,
                 )
+            reporter = runtime.popularity = PopularityReporter(
+                cp_client,
+                config.control_plane_http,
+                interval=config.popularity_interval_seconds,
+                token=config.popularity_token,
+                max_titles=config.popularity_max_titles,
+                on_result=lambda result: metrics.popularity_reports.labels(result).inc(),
+            )
+            reporter.start()
             if watcher is not None:
                 watcher.start()
                 # Answering before the first snapshot would send everyone to the origin.
@@ -96,37 +162,50 @@ def build_app(
             finally:
                 if watcher is not None:
                     await watcher.stop()
+                await reporter.stop()
+                if isinstance(geo, MaxMindLocator):
+                    geo.close()
 
     async def playback(request: Request) -> Response:
         started = time.perf_counter()
         site = site_reason = ""
         try:
+            headers = request.headers
+            gate.check(headers.get("authorization"), headers.get("cookie"))
             title = _parse_title(await _read_body(request, config.max_body_bytes))
             if runtime.catalog is None:
                 raise CatalogUnavailable("steering is not started")
             await runtime.catalog.require_ready(title)
             peer = request.client.host if request.client else None
-            client_ip = trust.client_address(peer, request.headers.getlist("x-forwarded-for"))
-            decision = choose(source.view, client_ip, title, policy)
+            client_ip = trust.client_address(peer, headers.getlist("x-forwarded-for"))
+            view = source.view
+            decision = ranker.choose(view, client_ip, title)
             site, site_reason = decision.site, decision.site_reason
+            if decision.miss is not None:
+                metrics.misses.labels(decision.miss.site, decision.miss.kind).inc()
+            if runtime.popularity is not None:
+                runtime.popularity.count(site, title)
             expires_at = int(clock()) + config.tokens.ttl_seconds
             body = _answer(title, decision, tokens.sign(keyring, title, expires_at), expires_at)
             status = 200
-            response: Response = JSONResponse(body, headers={"Cache-Control": "no-store"})
-            log.info(
-                "playback",
-                extra={
-                    "title": title,
-                    "client": str(client_ip),
-                    "site": site,
-                    "site_reason": site_reason,
-                    "urls": len(decision.candidates),
-                    "fleet_version": source.view.version,
-                },
-            )
+            response = Response(body, media_type=_JSON, headers={"Cache-Control": "no-store"})
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "playback",
+                    extra={
+                        "title": title,
+                        "client": str(client_ip),
+                        "site": site,
+                        "site_reason": site_reason,
+                        "urls": len(decision.candidates),
+                        "fleet_version": view.version,
+                    },
+                )
         except SteeringError as exc:
             status = _STATUS.get(type(exc), 500)
             response = json_error(status, str(exc))
+            if status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="streamfleet"'
         metrics.playback_requests.labels(str(status), site, site_reason).inc()
         metrics.playback_seconds.observe(time.perf_counter() - started)
         return response
@@ -143,6 +222,9 @@ def build_app(
                 "fleet_state_age_s": None if age is None else round(age, 3),
                 "appliances": len(view),
                 "healthy_appliances": view.healthy_count,
+                "coverage_zones": len(coverage.zones()) if coverage is not None else None,
+                "coverage_error": (coverage.last_error or None) if coverage is not None else None,
+                "popularity_pending_titles": runtime.popularity.pending_titles if runtime.popularity else 0,
             }
         )
 
@@ -186,8 +268,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse_title(body: bytes) -> str:
     """The title id of a {"title": "<id>"} body. Raises InvalidRequest."""
     try:
-        data: Any = json.loads(body)
-    except ValueError:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise InvalidRequest('body must be a JSON object like {"title": "<id>"}') from None
     if not isinstance(data, dict) or not isinstance(data.get("title"), str):
         raise InvalidRequest('body must be a JSON object with a string "title"')
@@ -199,21 +281,23 @@ def _parse_title(body: bytes) -> str:
     return title
 
 
-def _answer(title: str, decision: Decision, token: str, expires_at: int) -> dict[str, Any]:
+def _answer(title: str, decision: Decision, token: str, expires_at: int) -> bytes:
     path = addressing.master_key(title).signed_path(token)
-    return {
-        "title": title,
-        "site": decision.site,
-        "site_reason": decision.site_reason,
-        "expires_at": expires_at,
-        "urls": [
-            {
-                "url": c.base_url + path,
-                "kind": c.kind,
-                "appliance": c.appliance,
-                "site": c.site,
-                "reason": c.reason,
-            }
-            for c in decision.candidates
-        ],
-    }
+    return orjson.dumps(
+        {
+            "title": title,
+            "site": decision.site,
+            "site_reason": decision.site_reason,
+            "expires_at": expires_at,
+            "urls": [
+                {
+                    "url": c.base_url + path,
+                    "kind": c.kind,
+                    "appliance": c.appliance,
+                    "site": c.site,
+                    "reason": c.reason,
+                }
+                for c in decision.candidates
+            ],
+        }
+    )

@@ -13,6 +13,7 @@ from streamfleet.logs import configure_logging
 
 from .app import build_app
 from .config import load
+from .errors import GeoDatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,11 @@ def main(argv: list[str]) -> int:
         print(f"steering: {exc}", file=sys.stderr)
         return 2
     configure_logging("steering", config.log_level)
-    app = build_app(config)
+    try:
+        app = build_app(config)
+    except GeoDatabaseError as exc:
+        print(f"steering: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "steering starting",
         extra={

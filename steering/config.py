@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamfleet.config import load_config
-from streamfleet.tokens import TokenSettings
+from streamfleet.tokens import Keyring, TokenSettings
+
+
+def _default_session_keys() -> dict[str, str]:
+    return {"dev": "streamfleet-development-session-key"}
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """The ``[sessions]`` section: keys that verify viewer sessions (same shape as ``[tokens]``)."""
+
+    keys: Mapping[str, str] = field(default_factory=_default_session_keys)
+    # Key id sessions are issued with; every key in ``keys`` verifies.
+    active: str = "dev"
+    # Clock skew tolerated between the issuer and steering.
+    leeway_seconds: int = 30
+    # Cookie read when there is no Authorization header.
+    cookie_name: str = "sf_session"
+
+    def keyring(self) -> Keyring:
+        """Raises ValueError when the keys or the active id are unusable."""
+        return Keyring.from_strings(self.keys, self.active)
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,30 @@ class SteeringConfig:
     startup_wait_seconds: float = 2.0
     # Largest accepted POST /v1/playback body.
     max_body_bytes: int = 4096
+    # Coverage-zone file (JSON or CSV: CIDR -> site, latitude, longitude); "" = none. Reloaded
+    # when its mtime changes (checked at most every coverage_check_seconds).
+    coverage_file: str = ""
+    coverage_check_seconds: float = 1.0
+    # MaxMind-format GeoIP database (City shape) for geo fallback; "" = none. Read locally only.
+    geoip_database: str = ""
+    # site -> sites to use, in order, when the site has no healthy appliance ([fallback_sites]).
+    fallback_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Bounded load: an appliance above factor x its site's average load is pushed down the list.
+    load_balance_factor: float = 1.25
+    # Steering's own recent assignments count as load for about this long (decay time constant).
+    assignment_window_seconds: float = 5.0
+    # Cached site rankings (per fleet version, site, title).
+    ranking_cache_size: int = 65_536
+    # Control plane's HTTP API, where popularity (playback starts per site and title) is sent.
+    control_plane_http: str = "http://127.0.0.1:8090"
+    # Send popularity every this many seconds (0: never); bearer token for it ("" = none).
+    popularity_interval_seconds: float = 10.0
+    popularity_token: str = ""
+    # Titles kept per site while the control plane cannot be reached (the rest are dropped).
+    popularity_max_titles: int = 100_000
+    # Playback needs a viewer session (Authorization: Bearer, or the session cookie).
+    require_session: bool = True
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
     def __post_init__(self) -> None:
         # ValueError here becomes a ConfigError naming the problem at start-up.
@@ -59,8 +105,22 @@ class SteeringConfig:
         if self.max_body_bytes <= 0 or self.catalog_max_entries <= 0:
             raise ValueError("max_body_bytes and catalog_max_entries must be positive")
         self.tokens.keyring()  # raises ValueError for unusable keys
-        if not self.origin_url.startswith(("http://", "https://")):
-            raise ValueError(f"origin_url must be an http(s) URL, got {self.origin_url!r}")
+        for name in ("origin_url", "control_plane_http"):
+            url = getattr(self, name)
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{name} must be an http(s) URL, got {url!r}")
+        self.sessions.keyring()
+        if self.load_balance_factor < 1.0:
+            raise ValueError("load_balance_factor must be >= 1")
+        if self.assignment_window_seconds <= 0 or self.coverage_check_seconds < 0:
+            raise ValueError("need assignment_window_seconds > 0 and coverage_check_seconds >= 0")
+        if self.popularity_interval_seconds < 0 or self.popularity_max_titles <= 0:
+            raise ValueError("need popularity_interval_seconds >= 0 and popularity_max_titles > 0")
+        if self.ranking_cache_size <= 0:
+            raise ValueError("ranking_cache_size must be positive")
+        for site, fallbacks in self.fallback_sites.items():
+            if site in fallbacks:
+                raise ValueError(f"fallback_sites.{site}: a site cannot fall back to itself")
 
     @property
     def player_origin_url(self) -> str:

@@ -21,3 +21,15 @@ class CatalogUnavailable(SteeringError):
 
 class RequestTooLarge(SteeringError):
     """The request body exceeds the configured limit (-> 413)."""
+
+
+class CoverageError(SteeringError):
+    """A coverage-zone file that cannot be used (the previous zones stay in force)."""
+
+
+class GeoDatabaseError(SteeringError):
+    """A configured GeoIP database that cannot be opened (fails start-up)."""
+
+
+class Unauthenticated(SteeringError):
+    """No viewer session, or one that is forged, malformed or expired (-> 401)."""

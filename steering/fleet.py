@@ -40,6 +40,9 @@ class Appliance:
     prefixes: tuple[str, ...] = ()
     titles: frozenset[str] = frozenset()
     location: Location | None = None
+    # Load as last reported by the appliance's heartbeat (0: unknown or idle).
+    connections: int = 0
+    egress_bytes_per_second: int = 0
 
     @property
     def weight(self) -> float:
@@ -66,10 +69,24 @@ class FleetView:
         self.sites: tuple[str, ...] = tuple(sorted({a.site for a in self.appliances}))
         self.prefixes, self.rejected_prefixes = _build_routes(self.appliances)
         healthy: dict[str, list[Member]] = {}
+        everyone: dict[str, list[Member]] = {}
+        degraded: dict[str, list[str]] = {}
+        by_site: dict[str, list[Appliance]] = {}
         for a in self.appliances:
+            by_site.setdefault(a.site, []).append(a)
+            everyone.setdefault(a.site, []).append(Member(a.id, a.weight))
             if a.health is Health.HEALTHY:
                 healthy.setdefault(a.site, []).append(Member(a.id, a.weight))
+            elif a.health is Health.DEGRADED:
+                degraded.setdefault(a.site, []).append(a.id)
         self._placements = {site: Placement(members) for site, members in healthy.items()}
+        self._all_placements = {site: Placement(members) for site, members in everyone.items()}
+        self._degraded = {site: tuple(ids) for site, ids in degraded.items()}
+        self._by_site = {site: tuple(members) for site, members in by_site.items()}
+        self._connections: dict[str, int] = {}
+        for a in self.appliances:
+            if a.health is Health.HEALTHY:
+                self._connections[a.site] = self._connections.get(a.site, 0) + a.connections
         self._locations = _site_locations(self.appliances)
 
     @classmethod
@@ -95,6 +112,31 @@ class FleetView:
     def placement(self, site: str) -> Placement | None:
         """Placement over the site's HEALTHY appliances; None when the site has none."""
         return self._placements.get(site)
+
+    def placement_ignoring_health(self, site: str) -> Placement | None:
+        """Placement over every appliance of the site, whatever its health (the "best" choice
+        had the whole site been up); None for a site without appliances."""
+        return self._all_placements.get(site)
+
+    def site_appliances(self, site: str) -> tuple[Appliance, ...]:
+        """Every appliance of the site, whatever its health, sorted by id."""
+        return self._by_site.get(site, ())
+
+    def degraded(self, site: str) -> tuple[str, ...]:
+        """Ids of the site's DEGRADED appliances, sorted."""
+        return self._degraded.get(site, ())
+
+    def site_connections(self, site: str) -> int:
+        """Connections reported by the site's HEALTHY appliances, summed."""
+        return self._connections.get(site, 0)
+
+    def has_healthy(self, site: str) -> bool:
+        """True when the site has at least one HEALTHY appliance."""
+        return site in self._placements
+
+    def site_locations(self) -> dict[str, Location]:
+        """Mean location of every site that has one (a copy)."""
+        return dict(self._locations)
 
     def healthy_sites(self) -> tuple[str, ...]:
         """Sites with at least one healthy appliance, sorted by name."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -12,7 +13,13 @@ from .fleet import FleetSource
 class SteeringMetrics:
     """The app's counters and gauges; fleet gauges are read from the FleetSource when scraped."""
 
-    def __init__(self, fleet: FleetSource) -> None:
+    def __init__(
+        self,
+        fleet: FleetSource,
+        *,
+        coverage_zones: Callable[[], float] = lambda: 0.0,
+        popularity_pending: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.playback_requests = Counter(
             "steering_playback_requests",
@@ -25,6 +32,20 @@ class SteeringMetrics:
             "Time to answer a playback request, catalog lookup included",
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.misses = Counter(
+            "streamfleet_steering_misses",
+            "Answers whose best appliance (placement's first in the client's site, ignoring health) "
+            "could not be used: kind=content (no appliance of the site holds the title) or "
+            "kind=health (it is down, degraded, draining or over the load bound)",
+            ["site", "kind"],
+            registry=self.registry,
+        )
+        self.popularity_reports = Counter(
+            "steering_popularity_reports",
+            "Popularity batches sent to the control plane, by result (sent, kept, refused)",
+            ["result"],
+            registry=self.registry,
         )
         age = Gauge(
             "steering_fleet_state_age_seconds",
@@ -46,6 +67,16 @@ class SteeringMetrics:
             registry=self.registry,
         )
         healthy.set_function(lambda: float(fleet.view.healthy_count))
+        zones = Gauge(
+            "steering_coverage_zones", "Networks in the coverage-zone file in use", registry=self.registry
+        )
+        zones.set_function(coverage_zones)
+        pending = Gauge(
+            "steering_popularity_pending_titles",
+            "(site, title) pairs counted but not yet delivered to the control plane",
+            registry=self.registry,
+        )
+        pending.set_function(popularity_pending)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

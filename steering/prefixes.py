@@ -1,13 +1,16 @@
-"""Longest-prefix match from client addresses (IPv4 and IPv6) to sites."""
+"""Longest-prefix match from client addresses (IPv4 and IPv6) to sites or coverage zones."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,38 +28,47 @@ def normalize(address: IPAddress) -> IPAddress:
     return address
 
 
-class PrefixTable:
-    """Immutable longest-prefix-match table; safe to share across tasks.
+class LpmTable(Generic[V]):
+    """Immutable longest-prefix-match table from networks to values; safe to share across tasks.
 
     Lookups probe one dict per distinct prefix length, longest first, so the cost grows with the
-    number of lengths in use (a few), not with the number of prefixes.
+    number of lengths in use (a few), not with the number of prefixes. For an identical network
+    the first entry given wins: callers order entries by preference.
     """
 
-    def __init__(self, routes: Iterable[Route]) -> None:
-        # version -> [(prefix length, {network address as int: site})], longest first
-        by_len: dict[int, dict[int, dict[int, str]]] = {4: {}, 6: {}}
-        for route in routes:
-            table = by_len[route.network.version].setdefault(route.network.prefixlen, {})
-            # The first route wins: callers order routes by preference.
-            table.setdefault(int(route.network.network_address), route.site)
-        self._tables = {
-            version: sorted(tables.items(), key=lambda item: item[0], reverse=True)
-            for version, tables in by_len.items()
-        }
+    def __init__(self, entries: Iterable[tuple[IPNetwork, V]]) -> None:
+        # version -> {prefix length: {network address as int: value}}
+        by_len: dict[int, dict[int, dict[int, V]]] = {4: {}, 6: {}}
+        for network, value in entries:
+            table = by_len[network.version].setdefault(network.prefixlen, {})
+            table.setdefault(int(network.network_address), value)
+        # version -> [(mask, {network address: value})], longest prefix first
+        self._tables: dict[int, list[tuple[int, dict[int, V]]]] = {}
+        for version, tables in by_len.items():
+            bits = 32 if version == 4 else 128
+            full = (1 << bits) - 1
+            self._tables[version] = [
+                (full ^ ((1 << (bits - length)) - 1), table)
+                for length, table in sorted(tables.items(), key=lambda item: item[0], reverse=True)
+            ]
         self._size = sum(len(t) for tables in by_len.values() for t in tables.values())
 
     def __len__(self) -> int:
         return self._size
 
-    def lookup(self, address: IPAddress) -> str | None:
-        """The site of the longest prefix containing ``address``, or None when none does."""
+    def lookup(self, address: IPAddress) -> V | None:
+        """The value of the longest prefix containing ``address``, or None when none does."""
         address = normalize(address)
-        bits = 32 if address.version == 4 else 128
         value = int(address)
-        full = (1 << bits) - 1
-        for length, table in self._tables[address.version]:
-            mask = full ^ ((1 << (bits - length)) - 1)
-            site = table.get(value & mask)
-            if site is not None:
-                return site
+        for mask, table in self._tables[address.version]:
+            found = table.get(value & mask)
+            if found is not None:
+                return found
         return None
+
+
+class PrefixTable(LpmTable[str]):
+    """Longest-prefix match from advertised client prefixes to sites."""
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        super().__init__((route.network, route.site) for route in routes)

@@ -49,6 +49,8 @@ def view_from_state(state: fleet_pb2.FleetState) -> FleetView:
                 prefixes=tuple(a.client_prefixes),
                 titles=frozenset(a.titles),
                 location=location,
+                connections=a.connections,
+                egress_bytes_per_second=a.egress_bytes_per_second,
             )
         )
     return FleetView(state.version, appliances, state.generated_unix_ms)

@@ -15,10 +15,20 @@ def appliance(
     capacity: int = TB,
     prefixes: tuple[str, ...] = (),
     location: Location | None = None,
+    titles: tuple[str, ...] = (),
+    connections: int = 0,
 ) -> Appliance:
     port = 9000 + sum(ident.encode()) % 900
     return Appliance(
-        ident, site, f"http://127.0.0.1:{port}/", health, capacity, prefixes, frozenset(), location
+        ident,
+        site,
+        f"http://127.0.0.1:{port}/",
+        health,
+        capacity,
+        prefixes,
+        frozenset(titles),
+        location,
+        connections=connections,
     )
 
 

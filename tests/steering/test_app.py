@@ -19,14 +19,16 @@ from .fakes import two_sites
 pytestmark = pytest.mark.anyio
 
 NOW = 1_700_000_000.0
-TITLES = {"film": "ready", "half-done": "encoding"}
+TITLES = {"film": "ready", "series": "ready", "half-done": "encoding"}
 
 
 class Origin:
     def __init__(self) -> None:
         self.down = False
+        self.lookups = 0
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        self.lookups += 1
         if self.down:
             raise httpx.ConnectError("refused", request=request)
         title = request.url.path.rsplit("/", 1)[-1]
@@ -41,7 +43,13 @@ def origin() -> Iterator[Origin]:
 
 
 def config(**overrides: Any) -> SteeringConfig:
-    base = SteeringConfig(default_site="west", origin_url="http://origin.internal:8000")
+    # Sessions have tests of their own below; popularity reports are off unless a test wants them.
+    base = SteeringConfig(
+        default_site="west",
+        origin_url="http://origin.internal:8000",
+        require_session=False,
+        popularity_interval_seconds=0,
+    )
     return dataclasses.replace(base, **overrides)
 
 

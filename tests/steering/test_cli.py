@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from steering.cli import main
+from steering.config import SessionSettings
+from streamfleet.sessions import issue_session
 from streamfleet.v1 import fleet_pb2
 
 from .standins import StandInFleet, origin_catalog_app, serve_http, start_grpc
@@ -52,6 +54,7 @@ async def test_serve_follows_the_fleet_answers_and_stops_on_sigterm() -> None:
                 STEERING_CONTROL_PLANE=f"127.0.0.1:{grpc_port}",
                 STEERING_ORIGIN_URL=origin_url,
                 STEERING_LOG_LEVEL="warning",
+                STEERING_POPULARITY_INTERVAL_SECONDS="0",
             )
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "streamfleet.cli", "steering", "serve", env=env,
@@ -59,7 +62,10 @@ async def test_serve_follows_the_fleet_answers_and_stops_on_sigterm() -> None:
             )  # fmt: skip
             try:
                 base = f"http://127.0.0.1:{port}"
-                async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+                # The default session key verifies out of the box.
+                session = issue_session(SessionSettings().keyring(), "u1", "viewer", "s1", 2**40)
+                auth = {"Authorization": f"Bearer {session}"}
+                async with httpx.AsyncClient(base_url=base, timeout=5, headers=auth) as client:
                     for _ in range(300):
                         try:
                             health = await client.get("/healthz")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ipaddress
 
 from steering.fleet import FleetView, Health, Location
-from steering.ranking import Decision, RankingPolicy, choose
+from steering.ranking import OTHER_SITE, PLACEMENT, Decision, Miss, RankingPolicy, choose
 from streamfleet.placement import Member, Placement
 
 from .fakes import TB, appliance, two_sites
@@ -25,20 +25,32 @@ def test_client_site_first_in_placement_order_then_other_sites_then_origin() -> 
             [Member("east-1", TB), Member("east-2", TB), Member("east-3", 2 * TB)]
         ).rank(title)
         assert ids(d)[:3] == expected_east
-        assert {c.reason for c in d.candidates[:3]} == {"client-site"}
-        assert sorted(i for i in ids(d)[3:-1] if i) == ["north-1", "west-1", "west-2"]
-        assert {c.reason for c in d.candidates[3:-1]} == {"other-site"}
+        assert {c.reason for c in d.candidates[:3]} == {PLACEMENT}
+        assert sorted(i for i in ids(d)[3:-2] if i) == ["north-1", "west-1", "west-2"]
+        assert {c.reason for c in d.candidates[3:-2]} == {OTHER_SITE}
+        # The client site's degraded appliance comes after every healthy one.
+        assert (ids(d)[-2], d.candidates[-2].reason) == ("east-4", "degraded")
         last = d.candidates[-1]
         assert (last.kind, last.appliance, last.site, last.reason) == ("origin", None, None, "origin")
         assert last.base_url == ORIGIN
         assert [c.kind for c in d.candidates].count("origin") == 1
 
 
-def test_unhealthy_appliances_are_never_ranked() -> None:
+def test_down_and_draining_appliances_are_never_ranked_and_degraded_never_before_healthy() -> None:
     view = two_sites()
-    for title in (f"title-{i}" for i in range(50)):
-        ranked = set(ids(choose(view, ipaddress.ip_address("10.1.0.1"), title, POLICY)))
-        assert not ranked & {"east-4", "east-5", "west-3"}
+    for client in ("10.1.0.1", "10.2.0.1", "10.3.0.1"):
+        for title in (f"title-{i}" for i in range(50)):
+            d = choose(view, ipaddress.ip_address(client), title, POLICY)
+            ranked = ids(d)
+            assert not set(ranked) & {"east-5", "west-3"}
+            if "east-4" in ranked:
+                assert ranked.index("east-4") == len(ranked) - 2
+
+
+def test_degraded_appliances_are_never_first() -> None:
+    view = FleetView(1, [appliance("d1", "s", health=Health.DEGRADED, prefixes=("10.0.0.0/8",))])
+    d = choose(view, ipaddress.ip_address("10.0.0.1"), "t", POLICY)
+    assert ids(d) == [None]
 
 
 def test_longest_prefix_decides_the_site() -> None:
@@ -59,8 +71,8 @@ def test_unmatched_or_unknown_client_gets_the_default_site() -> None:
 def test_default_site_missing_from_the_fleet_ranks_every_healthy_site_as_other() -> None:
     d = choose(two_sites(), None, "t", RankingPolicy(default_site="nowhere", max_appliance_urls=10))
     assert (d.site, d.site_reason) == ("nowhere", "default")
-    assert {c.reason for c in d.candidates[:-1]} == {"other-site"}
-    assert len(d.candidates) == 7
+    assert {c.reason for c in d.candidates[:-2]} == {OTHER_SITE}
+    assert len(d.candidates) == 7  # 6 healthy appliances and the origin
     # Interleaved by rank across sites in name order: every site's first choice comes first.
     assert [c.site for c in d.candidates[:3]] == ["east", "north", "west"]
 
@@ -87,7 +99,7 @@ def test_empty_fleet_sends_everyone_to_the_origin() -> None:
     assert [c.kind for c in d.candidates] == ["origin"]
 
 
-def test_client_site_with_nobody_healthy_falls_back_to_other_sites() -> None:
+def test_client_site_with_nobody_healthy_goes_to_the_default_site_and_counts_a_health_miss() -> None:
     view = FleetView(
         1,
         [
@@ -96,9 +108,10 @@ def test_client_site_with_nobody_healthy_falls_back_to_other_sites() -> None:
         ],
     )
     d = choose(view, ipaddress.ip_address("10.0.0.1"), "t", POLICY)
-    assert (d.site, d.site_reason) == ("east", "prefix")
+    assert (d.site, d.site_reason) == ("west", "default")
     assert ids(d) == ["w1", None]
-    assert d.candidates[0].reason == "other-site"
+    assert d.candidates[0].reason == PLACEMENT
+    assert d.miss == Miss("east", "health")
 
 
 def test_other_sites_nearest_first_when_locations_are_known() -> None:
