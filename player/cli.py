@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 
 from .report import PlayReport
@@ -22,6 +23,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--initial-bandwidth", type=float, default=5_000_000, help="bits/s before measuring")
     parser.add_argument("--max-segments", type=int, default=None, help="stop after this many segments")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--session", default=os.environ.get("STREAMFLEET_SESSION"),
+                        help="viewer session token (default: $STREAMFLEET_SESSION)")
     args = parser.parse_args(argv)
     report = asyncio.run(
         play(
@@ -31,6 +34,7 @@ def main(argv: list[str]) -> int:
             initial_bandwidth_bps=args.initial_bandwidth,
             max_segments=args.max_segments,
             timeout_s=args.timeout,
+            session=args.session,
         )
     )
     print(json.dumps(report.to_dict()) if args.json else render(report))

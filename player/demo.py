@@ -65,7 +65,9 @@ def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
         fleet.wait_for_fleet(len(fleet.specs))
         _say(f"steering sees all {len(fleet.specs)} appliances healthy")
         for n in (1, 2):
-            report = asyncio.run(play(fleet.steering_url, TITLE_ID, origin_url=fleet.origin_url))
+            session = fleet.viewer_session()
+            report = asyncio.run(play(fleet.steering_url, TITLE_ID, origin_url=fleet.origin_url,
+                                      session=session))
             reports.append(report)
             for line in _play_summary(n, report):
                 _say(line)

@@ -34,6 +34,7 @@ async def play(
     max_segments: int | None = None,
     timeout_s: float = 10.0,
     clock: Callable[[], float] = time.perf_counter,
+    session: str | None = None,
 ) -> PlayReport:
     """Play ``title`` through the steering service at ``steering_url``; never raises for playback errors.
 
@@ -44,6 +45,7 @@ async def play(
     ``max_segments``: stop after that many media segments (None: the whole title). ``clock``:
     monotonic seconds, for throughput and the simulated playback. Returns a PlayReport whose
     ``ok`` says whether every segment arrived (and, when checked, matched the catalog).
+    ``session``: the viewer's session token, sent to steering only (Authorization: Bearer).
     """
     if client is None:
         async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as own:
@@ -56,8 +58,9 @@ async def play(
                 abr=abr,
                 max_segments=max_segments,
                 clock=clock,
+                session=session,
             )
-    playback = _Playback(client, steering_url, title, origin_url, initial_bandwidth_bps, abr, clock)
+    playback = _Playback(client, steering_url, title, origin_url, initial_bandwidth_bps, abr, clock, session)
     return await playback.run(max_segments)
 
 
@@ -77,7 +80,9 @@ class _Playback:
         initial_bps: float,
         abr: AbrPolicy,
         clock: Callable[[], float],
+        session: str | None = None,
     ) -> None:
+        self.session = session
         self.client = client
         self.steering_url = steering_url.rstrip("/")
         self.title = title
@@ -112,7 +117,8 @@ class _Playback:
     async def _steer(self) -> list[Source]:
         url = f"{self.steering_url}/v1/playback"
         try:
-            response = await self.client.post(url, json={"title": self.title})
+            headers = {"Authorization": f"Bearer {self.session}"} if self.session else None
+            response = await self.client.post(url, json={"title": self.title}, headers=headers)
         except httpx.HTTPError as exc:
             raise SteeringRefused(f"steering unreachable at {url}: {type(exc).__name__}") from None
         if response.status_code != 200:

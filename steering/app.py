@@ -97,6 +97,7 @@ def build_app(
         config.max_appliance_urls,
         config.player_origin_url,
         load_balance_factor=config.load_balance_factor,
+        load_bound_floor=config.load_bound_floor,
         fallback_sites=config.fallback_sites,
     )
     ranker = Ranker(

@@ -76,6 +76,8 @@ class SteeringConfig:
     fallback_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Bounded load: an appliance above factor x its site's average load is pushed down the list.
     load_balance_factor: float = 1.25
+    # Bounded load starts above this many viewers per appliance (connections + recent picks).
+    load_bound_floor: float = 8.0
     # Steering's own recent assignments count as load for about this long (decay time constant).
     assignment_window_seconds: float = 5.0
     # Cached site rankings (per fleet version, site, title).

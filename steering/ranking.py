@@ -70,6 +70,9 @@ class RankingPolicy:
     origin_url: str = "http://127.0.0.1:8000"
     # Bounded load: no appliance above factor x the site's average load goes first.
     load_balance_factor: float = 1.25
+    # Below this load every appliance has room: a handful of viewers must not scatter a title
+    # over the site's disks (with tiny counts the factor alone would bounce each new viewer).
+    load_bound_floor: float = 8.0
     # site -> sites to try, in order, when the site has no healthy appliance.
     fallback_sites: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -219,7 +222,7 @@ class Ranker:
         bound = math.inf
         if plan.own:
             total = view.site_connections(site) + self.recent.site(site)
-            bound = load_bound(total, len(plan.own), policy.load_balance_factor)
+            bound = max(load_bound(total, len(plan.own), policy.load_balance_factor), policy.load_bound_floor)
         candidates = (*self._pick(view, plan, bound, cap), self._origin)
         miss = None
         if where.home is not None and where.home != site:

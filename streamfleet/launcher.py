@@ -22,6 +22,7 @@ import httpx
 
 DEV_KEY = "streamfleet-demo-key-0123456789abcdef"
 FLEET_SECRET = "streamfleet-demo-fleet-secret"
+SESSION_KEY = "streamfleet-demo-session-key-0123456789"
 
 
 def free_port() -> int:
@@ -192,6 +193,19 @@ class Fleet:
         return f"http://127.0.0.1:{self.ports[appliance_id]}"
 
     # -- configs ---------------------------------------------------------------------------
+    def _sessions(self) -> dict[str, Any]:
+        return {"keys": {"demo": SESSION_KEY}, "active": "demo"}
+
+    def viewer_session(self, user_id: str = "demo-viewer", role: str = "viewer", ttl: int = 3600) -> str:
+        """A session token the fleet's services accept, signed with the fleet's session key."""
+        import uuid
+
+        from streamfleet.sessions import issue_session
+        from streamfleet.tokens import Keyring
+
+        ring = Keyring.from_strings(self._sessions()["keys"], self._sessions()["active"])
+        return issue_session(ring, user_id, role, uuid.uuid4().hex, int(time.time()) + ttl)
+
     def _tokens(self) -> dict[str, Any]:
         return {"keys": {"demo": DEV_KEY}, "active": "demo"}
 
@@ -213,7 +227,8 @@ class Fleet:
         write_toml(self.config_path("steering"), {
             "host": "127.0.0.1", "port": self.ports["steering"], "control_plane": self.control_plane_addr,
             "origin_url": self.origin_url, "default_site": self.specs[0].site if self.specs else "default",
-            "tokens": self._tokens(), **self.extra.get("steering", {}),
+            "control_plane_http": self.control_plane_http,
+            "tokens": self._tokens(), "sessions": self._sessions(), **self.extra.get("steering", {}),
         })
         for spec in self.specs:
             write_toml(self.config_path(spec.id), {

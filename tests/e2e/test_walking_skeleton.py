@@ -8,7 +8,7 @@ import hashlib
 import httpx
 import pytest
 
-from player.session import play
+from player.session import PlayReport, play
 from streamfleet.addressing import make_key, master_key
 from streamfleet.launcher import DEV_KEY, Fleet
 from streamfleet.tokens import Keyring, sign
@@ -18,11 +18,21 @@ from .conftest import TITLE
 pytestmark = pytest.mark.e2e
 
 
+def play_once(fleet: Fleet) -> PlayReport:
+    session = fleet.viewer_session()
+    return asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url, session=session))
+
+
+def steer(fleet: Fleet, title: str, session: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {session}"} if session else {}
+    return httpx.post(f"{fleet.steering_url}/v1/playback", json={"title": title}, headers=headers)
+
+
 def test_second_play_is_all_hits_and_bytes_match_origin(fleet: Fleet) -> None:
-    first = asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url))
+    first = play_once(fleet)
     assert first.ok, first.errors
     assert first.misses > 0, "a cold fleet must miss first"
-    second = asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url))
+    second = play_once(fleet)
     assert second.ok, second.errors
     assert second.misses == 0 and second.hits > 0
     assert second.hit_ratio == 1.0
@@ -49,7 +59,7 @@ def test_appliance_bytes_equal_origin_catalog(fleet: Fleet) -> None:
 
 
 def test_steering_ranks_site_appliances_then_origin(fleet: Fleet) -> None:
-    answer = httpx.post(f"{fleet.steering_url}/v1/playback", json={"title": TITLE}).json()
+    answer = steer(fleet, TITLE, fleet.viewer_session()).json()
     kinds = [u["kind"] for u in answer["urls"]]
     assert kinds[-1] == "origin" and kinds.count("origin") == 1
     assert answer["site"] == "east"
@@ -58,8 +68,11 @@ def test_steering_ranks_site_appliances_then_origin(fleet: Fleet) -> None:
 
 
 def test_bad_requests_get_clear_json_errors(fleet: Fleet) -> None:
-    unknown = httpx.post(f"{fleet.steering_url}/v1/playback", json={"title": "no-such-title"})
+    unknown = steer(fleet, "no-such-title", fleet.viewer_session())
     assert unknown.status_code == 404 and "error" in unknown.json()
+    anonymous = steer(fleet, TITLE, None)
+    assert anonymous.status_code == 401 and "error" in anonymous.json()
+    assert steer(fleet, TITLE, fleet.viewer_session(ttl=-600)).status_code == 401
     forged = fleet.appliance_url("east-2") + master_key(TITLE).signed_path("demo.2000000000." + "A" * 43)
     response = httpx.get(forged)
     assert response.status_code == 403 and "error" in response.json()

@@ -82,6 +82,17 @@ def test_a_hot_title_spreads_within_the_bound_and_returns_when_load_decays() -> 
     assert ranker.choose(view, CLIENT, title).candidates[0].appliance == placement_order(title)[0]
 
 
+def test_a_few_viewers_stay_on_the_filled_appliance() -> None:
+    # Below the floor the bound never bites: the handful of viewers all land where the title is.
+    title = "quiet"
+    view = site_view({i: {"connections": 1} for i in ("s1", "s2", "s3", "s4")})
+    ranker = Ranker(POLICY)
+    firsts = {ranker.choose(view, CLIENT, title).candidates[0].appliance for _ in range(5)}
+    assert firsts == {placement_order(title)[0]}
+    strict = Ranker(RankingPolicy(default_site="east", load_bound_floor=0.0))
+    assert len({strict.choose(view, CLIENT, title).candidates[0].appliance for _ in range(5)}) > 1
+
+
 def test_miss_kinds() -> None:
     title = "film"
     best = placement_order(title)[0]
