@@ -20,6 +20,7 @@ import grpc
 from streamfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from .config import ApplianceConfig
+from .peers import SiteMember
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,31 @@ class LoadReport:
     errors: int
     bytes_sent: int
     titles: Sequence[str]
+    # Operator asked this appliance to drain: still serving, reported as DRAINING.
+    draining: bool = False
 
 
 ReportFn = Callable[[], Awaitable[LoadReport]]
+# Receives every appliance of the fleet state (the callee keeps its own site's).
+FleetFn = Callable[[list[SiteMember]], None]
+
+
+def _ignore_fleet(members: list[SiteMember]) -> None:
+    return None
+
+
+def site_members(state: Any) -> list[SiteMember]:
+    """A FleetState message as plain SiteMembers (weight = capacity; down = not ``up``)."""
+    return [
+        SiteMember(
+            id=a.appliance_id,
+            site=a.site,
+            url=a.http_url.rstrip("/"),
+            weight=float(a.capacity_bytes) or 1.0,
+            up=a.health != fleet_pb2.HEALTH_DOWN,
+        )
+        for a in state.appliances
+    ]
 
 
 class FleetAgent:
@@ -57,20 +80,25 @@ class FleetAgent:
         max_backoff_s: float = 10.0,
         rand: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
+        on_fleet: FleetFn = _ignore_fleet,
     ) -> None:
         self._config = config
         self._report = report
+        self._on_fleet = on_fleet
         self._rpc_timeout_s = rpc_timeout_s
         self._max_backoff_s = max_backoff_s
         self._rand = rand
         self._monotonic = monotonic
         self._interval_s = config.heartbeat_interval_ms / 1000
         self._task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._registered = False
         self._last: tuple[float, LoadReport] | None = None
         # Successful Register and Heartbeat calls (for tests and logs).
         self.registrations = 0
         self.heartbeats = 0
+        # Fleet-state snapshots received from WatchFleet.
+        self.fleet_updates = 0
 
     @property
     def registered(self) -> bool:
@@ -100,10 +128,29 @@ class FleetAgent:
 
     async def _run(self) -> None:
         channel = grpc.aio.insecure_channel(self._config.control_plane)
+        stub = fleet_pb2_grpc.FleetStub(channel)
+        watch = asyncio.get_running_loop().create_task(self._follow(stub), name="fleet-watch")
         try:
-            await self._loop(fleet_pb2_grpc.FleetStub(channel))
+            await self._loop(stub)
         finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
             await channel.close()
+
+    async def _follow(self, stub: Any) -> None:
+        """Follow WatchFleet for the site's peers; reconnect quietly with backoff."""
+        failures = 0
+        while True:
+            try:
+                call = stub.WatchFleet(fleet_pb2.WatchFleetRequest(watcher=f"appliance:{self._config.id}"))
+                async for state in call:
+                    failures = 0
+                    self.fleet_updates += 1
+                    self._on_fleet(site_members(state))
+            except grpc.aio.AioRpcError as exc:
+                failures += 1
+                log.debug("fleet watch interrupted", extra={"code": str(exc.code()), "failures": failures})
+            await asyncio.sleep(self._backoff_s(max(failures, 1)))
 
     async def _loop(self, stub: Any) -> None:
         failures = 0
@@ -173,7 +220,7 @@ class FleetAgent:
         return fleet_pb2.HeartbeatRequest(
             appliance_id=self._config.id,
             secret=self._config.secret,
-            state=fleet_pb2.APPLIANCE_STATE_ACTIVE,
+            state=fleet_pb2.APPLIANCE_STATE_DRAINING if report.draining else fleet_pb2.APPLIANCE_STATE_ACTIVE,
             healthy=report.healthy,
             disk_used_bytes=report.disk_used_bytes,
             disk_capacity_bytes=report.disk_capacity_bytes,

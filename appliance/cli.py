@@ -1,12 +1,15 @@
-"""``streamfleet appliance ...``: run a cache appliance."""
+"""``streamfleet appliance ...``: run a cache appliance (serve) or change its drain state (drain)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import httpx
 
 from streamfleet.config import ConfigError
 from streamfleet.httpkit import serve
@@ -14,6 +17,8 @@ from streamfleet.logs import configure_logging
 
 from . import config as appliance_config
 from .app import build_app
+from .config import ApplianceConfig
+from .fastpath import FastServer
 
 
 def main(argv: list[str]) -> int:
@@ -24,21 +29,71 @@ def main(argv: list[str]) -> int:
     serve_cmd.add_argument(
         "--config", metavar="FILE", help="TOML config file (APPLIANCE_* env vars override)"
     )
+    drain_cmd = commands.add_parser(
+        "drain", help="report DRAINING to the control plane while still serving (--undo: back to ACTIVE)"
+    )
+    drain_cmd.add_argument("--url", default=None, help="appliance base URL (default: from the config)")
+    drain_cmd.add_argument("--config", metavar="FILE", help="TOML config file (for the URL and admin token)")
+    drain_cmd.add_argument("--token", default=None, help="admin token (default: admin_token from the config)")
+    drain_cmd.add_argument("--undo", action="store_true", help="stop draining")
     args = parser.parse_args(argv)
 
-    if args.command == "serve":
-        try:
-            config = appliance_config.load(args.config)
-        except ConfigError as exc:
-            print(f"streamfleet appliance: {exc}", file=sys.stderr)
-            return 2
-        configure_logging("appliance", config.log_level)
-        # SIGTERM/SIGINT: uvicorn finishes in-flight requests, then the lifespan stops the agent.
-        with _exit_zero_after_graceful_shutdown():
-            serve(build_app(config), config.host, config.port)
+    try:
+        config = appliance_config.load(args.config)
+    except ConfigError as exc:
+        print(f"streamfleet appliance: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "drain":
+        return _drain(config, args.url, args.token, args.undo)
+    configure_logging("appliance", config.log_level)
+    if config.server == "fast":
+        _serve_fast(config)
         return 0
-    parser.error(f"unknown command {args.command!r}")
-    return 2
+    # SIGTERM/SIGINT: uvicorn finishes in-flight requests, then the lifespan stops the agent.
+    with _exit_zero_after_graceful_shutdown():
+        serve(
+            build_app(config),
+            config.host,
+            config.port,
+            limit_concurrency=config.max_connections,
+            timeout_keep_alive=int(config.keepalive_timeout_s),
+            h11_max_incomplete_event_size=config.max_header_bytes,
+        )
+    return 0
+
+
+def _serve_fast(config: ApplianceConfig) -> None:
+    """Run the fast server until SIGTERM/SIGINT, then stop gracefully (exit code 0)."""
+    app = build_app(config)
+    server = FastServer(app, app.state.appliance, config)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.request_stop)
+        await server.serve()
+
+    asyncio.run(run())
+
+
+def _drain(config: ApplianceConfig, url: str | None, token: str | None, undo: bool) -> int:
+    base = (url or f"http://{config.host}:{config.port}").rstrip("/")
+    try:
+        response = httpx.post(
+            f"{base}/admin/drain",
+            params={"undo": "1"} if undo else None,
+            headers={"authorization": f"Bearer {token if token is not None else config.admin_token}"},
+            timeout=5.0,
+        )
+    except httpx.HTTPError as exc:
+        print(f"streamfleet appliance drain: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"streamfleet appliance drain: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    doc = response.json()
+    print(f"{doc.get('appliance')}: {'draining' if doc.get('draining') else 'active'}")
+    return 0
 
 
 @contextmanager

@@ -49,6 +49,34 @@ class ApplianceConfig:
     catalog_negative_ttl_s: float = 5.0
     tokens: TokenSettings = field(default_factory=TokenSettings)
     log_level: str = "info"
+    # "fast": the built-in sendfile HTTP/1.1 server answers hits itself and hands everything else
+    # to the starlette app; "uvicorn": the starlette app alone under uvicorn (slower hits).
+    server: str = "fast"
+    # Extra event loops (threads) serving hits beside the main loop, for the fast server;
+    # -1 = one per CPU beyond the first, 0 = the main loop alone.
+    hit_threads: int = -1
+    # Request heads larger than this are refused with 431.
+    max_header_bytes: int = 16 * 1024
+    # Connections beyond max_connections are answered 503 and closed; above overload_connections
+    # /healthz reports "overloaded" (503) so steering and the control plane send viewers elsewhere.
+    max_connections: int = 4096
+    overload_connections: int = 2048
+    # Idle keep-alive connections are closed after this many seconds.
+    keepalive_timeout_s: float = 15.0
+    # Static site peers, appliance id -> base URL (this appliance's own id may be listed too).
+    # The control plane's fleet state, when reachable, replaces this list.
+    peers: dict[str, str] = field(default_factory=dict)
+    # A peer must accept the connection this fast, and answer within peer_timeout_s, or the miss
+    # goes to the origin instead.
+    peer_connect_timeout_s: float = 0.3
+    peer_timeout_s: float = 2.0
+    # Extra attempts at the origin after a connection error (not after a timeout or bad bytes).
+    upstream_retries: int = 1
+    # Chunks found on disk at start-up are read back and hashed on their first hit (in a thread);
+    # false trusts them on size alone.
+    verify_on_first_hit: bool = True
+    # Bearer token for POST /admin/drain; empty disables the admin endpoints (403).
+    admin_token: str = "streamfleet-dev-admin-token"
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -72,6 +100,23 @@ class ApplianceConfig:
                 raise ValueError(f"client_prefixes: {prefix!r} is not a CIDR prefix") from None
         if not self.origin_url.startswith(("http://", "https://")):
             raise ValueError(f"origin_url {self.origin_url!r} is not an http(s) URL")
+        if self.server not in ("fast", "uvicorn"):
+            raise ValueError(f"server must be 'fast' or 'uvicorn', not {self.server!r}")
+        if self.hit_threads < -1:
+            raise ValueError("hit_threads must be -1 (auto), 0 or more")
+        if self.max_header_bytes < 1024:
+            raise ValueError("max_header_bytes must be at least 1024")
+        if self.max_connections <= 0 or self.overload_connections <= 0:
+            raise ValueError("max_connections and overload_connections must be positive")
+        if self.keepalive_timeout_s <= 0:
+            raise ValueError("keepalive_timeout_s must be positive")
+        if self.peer_connect_timeout_s <= 0 or self.peer_timeout_s <= 0:
+            raise ValueError("peer timeouts must be positive")
+        if self.upstream_retries < 0:
+            raise ValueError("upstream_retries must not be negative")
+        for peer_id, url in self.peers.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"peers.{peer_id}: {url!r} is not an http(s) URL")
         self.tokens.keyring()  # fail at start-up, naming the problem, not at the first request
 
     @property

@@ -26,6 +26,10 @@ class SingleFlight(Generic[K, V]):
         """Number of keys with work in flight."""
         return len(self._running)
 
+    def __contains__(self, key: object) -> bool:
+        """True when work for ``key`` is in flight (a ``do`` call would join it)."""
+        return key in self._running
+
     async def do(self, key: K, fn: Callable[[], Coroutine[Any, Any, V]]) -> V:
         """Return ``fn()``'s result for ``key``, sharing a run already in flight.
 

@@ -29,6 +29,7 @@ class ChunkFileResponse(FileResponse):
     ) -> None:
         super().__init__(chunk.path, headers=headers, media_type=media_type, stat_result=chunk.stat)
         self._on_done = on_done
+        self._size = chunk.size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = 0
@@ -37,6 +38,8 @@ class ChunkFileResponse(FileResponse):
             nonlocal sent
             if message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":
+                sent += self._size
             await send(message)
 
         try:

@@ -34,16 +34,20 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredChunk:
     """A chunk on disk, valid at the time it was looked up. ``stat`` is the file's fresh stat."""
 
     key: ChunkKey
-    path: Path
+    fspath: str
     size: int
     stat: os.stat_result
     # The verified sha256 of the file; None until checked (chunks found on disk at start-up).
     sha256: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
 
 
 @dataclass
@@ -61,12 +65,16 @@ class StoreStats:
     corrupt: int = 0
     # Disk operations that failed (create, write, fsync, rename); a rising count means a bad disk.
     disk_errors: int = 0
+    # time.monotonic() of the last disk error (0.0: none yet).
+    last_disk_error: float = 0.0
 
 
 @dataclass(slots=True)
 class _Entry:
     size: int
     last_access: float
+    # The file's path as a string (built once: Path objects are slow on the hot path).
+    fspath: str
     # Requests currently serving this chunk; pinned chunks are never evicted.
     pins: int = 0
     # Known-good sha256 (set by the writer that verified it, or by a read-back check).
@@ -82,15 +90,18 @@ class ChunkStore:
         capacity_bytes: int,
         policy: EvictionPolicy | None = None,
         clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
     ) -> None:
         if capacity_bytes <= 0:
             raise ValueError("capacity_bytes must be positive")
         self.chunks_dir = data_dir / "chunks"
+        self._root = str(self.chunks_dir) + os.sep
         self.tmp_dir = data_dir / "tmp"
         self.capacity_bytes = capacity_bytes
         self.stats = StoreStats()
         self._policy: EvictionPolicy = policy if policy is not None else LRUPolicy()
         self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.Lock()
         self._entries: dict[ChunkKey, _Entry] = {}
         self._titles: Counter[str] = Counter()
@@ -191,7 +202,7 @@ class ChunkStore:
             entry = self._entries.get(key)
             if entry is None:
                 raise NotStored(key.cache_key)
-            path = self.path_of(key)
+            path = entry.fspath
             try:
                 st = os.stat(path)
             except OSError:
@@ -201,7 +212,7 @@ class ChunkStore:
                 self.stats.dropped += 1
                 self._remove_locked(key)
                 if st is not None:
-                    self._unlink(path)
+                    self._unlink(Path(path))
                 raise NotStored(key.cache_key)
             entry.pins += 1
             entry.last_access = self._clock()
@@ -227,8 +238,9 @@ class ChunkStore:
         log.warning("dropped a corrupt chunk", extra={"key": key.cache_key})
 
     def record_disk_error(self) -> None:
-        """Count a failed disk operation seen outside the store (e.g. a read while serving)."""
+        """Count a failed disk operation (here or seen outside the store, e.g. a read)."""
         self.stats.disk_errors += 1
+        self.stats.last_disk_error = self._monotonic()
 
     def unpin(self, key: ChunkKey) -> None:
         """Release one :meth:`pin`; evicts if the store went over capacity meanwhile."""
@@ -250,7 +262,7 @@ class ChunkStore:
         try:
             fh = open(path, "xb")  # the writer owns and closes it
         except OSError as exc:
-            self.stats.disk_errors += 1
+            self.record_disk_error()
             raise StoreError(f"cannot create a temp file in {self.tmp_dir}: {exc}") from exc
         return ChunkWriter(self, key, path, fh)
 
@@ -265,7 +277,7 @@ class ChunkStore:
                 os.replace(temp, final)
                 st = os.stat(final)
             except OSError as exc:
-                self.stats.disk_errors += 1
+                self.record_disk_error()
                 raise StoreError(f"cannot install {key.cache_key}: {exc}") from exc
             old = self._entries.get(key)
             if old is not None:  # keys are immutable: a re-fill of the same key replaces in place
@@ -280,7 +292,7 @@ class ChunkStore:
             self.stats.commits += 1
             self._evict_locked(protect=key)
         _fsync_dir(final.parent)
-        return StoredChunk(key, final, size, st, sha256)
+        return StoredChunk(key, str(final), size, st, sha256)
 
     def check_writable(self) -> bool:
         """True when a small file can be written in the temp directory. Blocking (a few syscalls)."""
@@ -296,7 +308,7 @@ class ChunkStore:
     # -- index internals (call with the lock held) ----------------------------------------
 
     def _add_locked(self, key: ChunkKey, size: int, last_access: float, sha256: str | None = None) -> None:
-        self._entries[key] = _Entry(size, last_access, sha256=sha256)
+        self._entries[key] = _Entry(size, last_access, self._root + key.relative_path, sha256=sha256)
         self._titles[key.title] += 1
         self._used += size
         self._policy.insert(key, size)
@@ -391,9 +403,19 @@ class ChunkWriter:
         try:
             self._fh.write(data)
         except OSError as exc:
-            self._store.stats.disk_errors += 1
+            self._store.record_disk_error()
             raise StoreError(f"cannot write {self.key.cache_key}: {exc}") from exc
         self.size += len(data)
+
+    def write_flush(self, data: bytes) -> None:
+        """Append ``data`` and flush it to the file, so readers of the temp file see it."""
+        self.write(data)
+        try:
+            assert self._fh is not None
+            self._fh.flush()
+        except OSError as exc:
+            self._store.record_disk_error()
+            raise StoreError(f"cannot write {self.key.cache_key}: {exc}") from exc
 
     def commit(self, sha256: str | None = None) -> StoredChunk:
         """fsync, close and rename into place; the chunk is servable when this returns.
@@ -412,7 +434,7 @@ class ChunkWriter:
             self._fh = None
             stored = self._store._install(self.key, self.path, self.size, sha256)
         except OSError as exc:
-            self._store.stats.disk_errors += 1
+            self._store.record_disk_error()
             self.discard()
             raise StoreError(f"cannot commit {self.key.cache_key}: {exc}") from exc
         except StoreError:

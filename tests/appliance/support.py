@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,12 +18,13 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from appliance.app import build_app
 from appliance.config import ApplianceConfig
+from appliance.fastpath import FastServer
 from streamfleet import tokens
 from streamfleet.addressing import (
     AddressError,
@@ -79,6 +80,40 @@ class ServerThread:
         assert not self.thread.is_alive(), "server thread did not stop"
 
 
+class FastServerThread:
+    """Runs the appliance's fast server (own event loop) on a free loopback port, in a thread."""
+
+    def __init__(
+        self, config: ApplianceConfig, graceful_s: float = 1.0, listener: socket.socket | None = None
+    ) -> None:
+        app = build_app(config)
+        listener = listener or socket.create_server(("127.0.0.1", 0))
+        self.server = FastServer(app, app.state.appliance, config, sock=listener, graceful_s=graceful_s)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.url = ""
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve(lambda port: self.ready.set()))
+        except BaseException as exc:  # surfaced by __enter__
+            self.error = exc
+            self.ready.set()
+
+    def __enter__(self) -> FastServerThread:
+        self.thread.start()
+        if not self.ready.wait(10) or self.error is not None:
+            raise RuntimeError(f"fast server did not start: {self.error!r}")
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.request_stop()
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "fast server thread did not stop"
+
+
 def make_title(title: str = TITLE, segments: int = 6, segment_bytes: int = 150_000) -> dict[str, bytes]:
     """Deterministic pseudo-random files of one title, by cache key."""
     rng = random.Random(title)
@@ -106,6 +141,8 @@ class StandInOrigin:
     titles: dict[str, dict[str, bytes]] = field(default_factory=lambda: {TITLE: make_title()})
     corrupt: set[str] = field(default_factory=set)
     delay_s: float = 0.0
+    # Chunk bodies are sent in two halves this far apart (a slow origin mid-body).
+    trickle_s: float = 0.0
     status: str = "ready"
     chunk_requests: Counter[str] = field(default_factory=Counter)
     catalog_requests: Counter[str] = field(default_factory=Counter)
@@ -116,6 +153,11 @@ class StandInOrigin:
     @property
     def total_requests(self) -> int:
         return sum(self.chunk_requests.values()) + sum(self.catalog_requests.values())
+
+    async def _halves(self, body: bytes) -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        await asyncio.sleep(self.trickle_s)
+        yield body[len(body) // 2 :]
 
     def app(self) -> Starlette:
         async def title_doc(request: Request) -> Response:
@@ -156,6 +198,12 @@ class StandInOrigin:
                 await asyncio.sleep(self.delay_s)
             if key.cache_key in self.corrupt:
                 body = bytes([body[0] ^ 0xFF]) + body[1:]
+            if self.trickle_s:
+                return StreamingResponse(
+                    self._halves(body),
+                    media_type=key.content_type,
+                    headers={"content-length": str(len(body))},
+                )
             return Response(body, media_type=key.content_type, headers={"etag": '"x"'})
 
         return Starlette(
@@ -181,7 +229,11 @@ def appliance_config(data_dir: Path, origin_url: str, **overrides: Any) -> Appli
 
 @contextmanager
 def running_appliance(config: ApplianceConfig) -> Iterator[str]:
-    """A real appliance server; yields its base URL."""
+    """A real appliance server (the config's ``server`` kind); yields its base URL."""
+    if config.server == "fast":
+        with FastServerThread(config) as fast:
+            yield fast.url
+        return
     with ServerThread(build_app(config)) as server:
         yield server.url
 

@@ -21,6 +21,7 @@ from appliance.config import ApplianceConfig
 from streamfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from .support import (
+    FastServerThread,
     ServerThread,
     StandInOrigin,
     appliance_config,
@@ -40,6 +41,7 @@ class FakeControlPlane(fleet_pb2_grpc.FleetServicer):  # type: ignore[misc]
         self.reregister_next = False
         self.deny = False
         self.lock = threading.Lock()
+        self.closing = threading.Event()
 
     def Register(self, request: Any, context: Any) -> Any:  # noqa: N802 - the RPC's name
         if self.deny:
@@ -47,6 +49,24 @@ class FakeControlPlane(fleet_pb2_grpc.FleetServicer):  # type: ignore[misc]
         with self.lock:
             self.registers.append(request)
         return fleet_pb2.RegisterResponse(heartbeat_interval_ms=50, down_after_ms=150)
+
+    def WatchFleet(self, request: Any, context: Any) -> Iterator[Any]:  # noqa: N802 - the RPC's name
+        """One snapshot: this appliance's site with a peer (and one in another site), then idle."""
+        yield fleet_pb2.FleetState(
+            version=1,
+            appliances=[
+                fleet_pb2.ApplianceStatus(
+                    appliance_id="peer-1", site="test", http_url="http://127.0.0.1:1/",
+                    capacity_bytes=100, health=fleet_pb2.HEALTH_HEALTHY,
+                ),
+                fleet_pb2.ApplianceStatus(
+                    appliance_id="far-1", site="elsewhere", http_url="http://127.0.0.1:2",
+                    capacity_bytes=100, health=fleet_pb2.HEALTH_HEALTHY,
+                ),
+            ],
+        )
+        while context.is_active() and not self.closing.is_set():
+            time.sleep(0.05)
 
     def Heartbeat(self, request: Any, context: Any) -> Any:  # noqa: N802 - the RPC's name
         with self.lock:
@@ -64,7 +84,9 @@ def control_plane(fake: FakeControlPlane, port: int) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
+        fake.closing.set()
         server.stop(0).wait()
+        fake.closing.clear()
 
 
 async def report() -> LoadReport:
@@ -188,3 +210,22 @@ def test_running_appliance_reports_what_it_holds(tmp_path: Path) -> None:
     beat = fake.heartbeats[-1]
     assert beat.appliance_id == "test-appliance" and beat.disk_used_bytes > 0
     assert fake.registers[0].http_url == config.http_url
+
+
+def test_follows_fleet_state_for_site_peers_and_reports_draining(tmp_path: Path) -> None:
+    fake = FakeControlPlane()
+    port = free_port()
+    origin = StandInOrigin()
+    with ServerThread(origin.app()) as origin_server, control_plane(fake, port) as target:
+        config = appliance_config(tmp_path, origin_server.url, control_plane=target)
+        with FastServerThread(config) as server:
+            appliance = server.server.appliance
+            wait_for(lambda: appliance.peers.updates >= 1)
+            assert appliance.peers.member_ids == ["peer-1", "test-appliance"]
+            headers = {"authorization": f"Bearer {config.admin_token}"}
+            assert httpx.post(server.url + "/admin/drain", headers=headers).json()["draining"] is True
+            wait_for(lambda: any(b.state == fleet_pb2.APPLIANCE_STATE_DRAINING for b in fake.heartbeats))
+            assert httpx.post(server.url + "/admin/drain?undo=1", headers=headers).json()["draining"] is False
+            count = len(fake.heartbeats)
+            wait_for(lambda: len(fake.heartbeats) > count + 1)
+            assert fake.heartbeats[-1].state == fleet_pb2.APPLIANCE_STATE_ACTIVE
