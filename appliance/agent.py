@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from streamfleet.placement import capacity_weight
 from streamfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from .config import ApplianceConfig
@@ -58,7 +59,7 @@ def site_members(state: Any) -> list[SiteMember]:
             id=a.appliance_id,
             site=a.site,
             url=a.http_url.rstrip("/"),
-            weight=float(a.capacity_bytes) or 1.0,
+            weight=capacity_weight(a.capacity_bytes),
             up=a.health != fleet_pb2.HEALTH_DOWN,
         )
         for a in state.appliances
