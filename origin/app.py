@@ -27,13 +27,19 @@ from streamfleet.tokens import Keyring, TokenError, verify
 
 from .accounts import AccountStore
 from .app_accounts import AccountRoutes
-from .catalog import READY, Catalog, Title, TitleDetail
+from .app_catalog import CatalogRoutes
+from .app_uploads import UploadRoutes
+from .catalog import READY, Catalog, Title, TitleDetail, TitleMeta
 from .config import OriginConfig
 from .errors import MalformedRange, ObjectNotFound, RangeNotSatisfiable, TitleNotFound
+from .jobs import JobQueue
 from .metrics import MetricsMiddleware, OriginMetrics
+from .pipeline import progress
 from .ranges import parse_range
 from .store import ObjectStore
+from .uploads import UploadStore
 from .web import Authenticator, Resources
+from .worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,14 @@ def _title_json(detail: TitleDetail) -> dict[str, Any]:
     }
 
 
+def _meta_json(meta: TitleMeta) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": meta.description, "tags": list(meta.tags), "cast": list(meta.cast),
+                           "release_date": meta.release_date, "plays": meta.plays}
+    if meta.error:
+        out["error"] = meta.error
+    return out
+
+
 def _etag_matches(if_none_match: str, etag: str) -> bool:
     """Weak comparison of If-None-Match against our ETag (RFC 9110 section 13.1.2)."""
     if if_none_match.strip() == "*":
@@ -109,16 +123,32 @@ class OriginApi:
 
     async def titles(self, request: Request) -> Response:
         res = self._resources(request)
-        titles = await anyio.to_thread.run_sync(res.catalog.list_titles)
+        sort = request.query_params.get("sort", "created")
+        tag = request.query_params.get("tag") or None
+        limit_text = request.query_params.get("limit", "50")
+        if sort == "created" and tag is None:
+            titles = await anyio.to_thread.run_sync(res.catalog.list_titles)
+        elif sort in ("new", "popular", "created") and limit_text.isdigit() and int(limit_text) > 0:
+            order = "new" if sort == "created" else sort
+            limit = min(int(limit_text), 100)
+            titles = await anyio.to_thread.run_sync(res.catalog.ranked_titles, order, limit, tag)
+        else:
+            return json_error(400, "sort must be new, popular or created; limit a positive integer")
         return JSONResponse({"titles": [_title_summary(t) for t in titles]})
 
     async def title(self, request: Request) -> Response:
         title_id = str(request.path_params["title"])
+        res = self._resources(request)
         try:
-            detail = await self._detail(self._resources(request), title_id)
+            detail = await self._detail(res, title_id)
+            meta, jobs = await anyio.to_thread.run_sync(
+                lambda: (res.catalog.meta(title_id), res.queue.jobs(title_id)))
         except TitleNotFound:
             return json_error(404, f"unknown title {title_id[:80]!r}")
-        return JSONResponse(_title_json(detail))
+        body = {**_title_json(detail), **_meta_json(meta)}
+        if jobs:
+            body["progress"] = progress(jobs)
+        return JSONResponse(body)
 
     async def file(self, request: Request) -> Response:
         # 1. The path becomes a typed key or nothing: no user string reaches the filesystem.
@@ -208,6 +238,7 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
     api = OriginApi(config, config.tokens.keyring(), metrics, clock)
     auth = Authenticator(config.sessions, clock)
     accounts = AccountRoutes(config, auth, clock, monotonic)
+    uploads = UploadRoutes(config, auth, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -217,15 +248,25 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
             stack.callback(catalog.close)
             account_store = AccountStore(config.accounts_path, config.accounts, clock)
             stack.callback(account_store.close)
+            queue = JobQueue(config.jobs_path, config.pipeline.max_attempts, clock)
+            stack.callback(queue.close)
+            upload_store = UploadStore(config.uploads_dir, config.uploads.max_size, clock)
+            upload_store.expire(config.uploads.expire_seconds)  # abandoned uploads, at start-up
+            if config.pipeline.workers > 0:
+                pool = WorkerPool(config, config.pipeline.workers)
+                pool.start()
+                stack.callback(pool.close)
             yield {"resources": Resources(catalog, ObjectStore(config.objects_dir),
                                           TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS),
-                                          account_store)}
+                                          account_store, upload_store, queue)}
 
     routes = [
         Route("/v1/titles", api.titles, methods=["GET"], name="titles"),
         Route("/v1/titles/{title}", api.title, methods=["GET"], name="title"),
         Route("/s/{path:path}", api.file, methods=["GET", "HEAD"], name="file"),
         *accounts.routes(),
+        *uploads.routes(),
+        *CatalogRoutes(auth).routes(),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/metrics", api.metrics, methods=["GET"], name="metrics"),
     ]

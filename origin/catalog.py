@@ -12,15 +12,20 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import search
 from .errors import CatalogError, TitleExists, TitleNotFound
 
 INGESTING = "ingesting"
 READY = "ready"
+# Upload accepted, waiting for / going through the chunked pipeline; or given up on.
+QUEUED = "queued"
+PROCESSING = "processing"
+FAILED = "failed"
 
 # Each entry migrates the schema from version i to i + 1; never edit a released entry.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -45,6 +50,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             sha256 TEXT NOT NULL)""",
         "CREATE INDEX files_by_title ON files(title)",
     ),
+    (
+        "ALTER TABLE titles ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE titles ADD COLUMN tags TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE titles ADD COLUMN cast_members TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE titles ADD COLUMN release_date TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE titles ADD COLUMN plays INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE titles ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE titles ADD COLUMN error TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE title_tags (
+            title TEXT NOT NULL REFERENCES titles(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (tag, title))""",
+        "CREATE INDEX title_tags_by_title ON title_tags(title)",
+        "CREATE INDEX titles_by_release ON titles(release_date DESC, created DESC)",
+        "CREATE INDEX titles_by_plays ON titles(plays DESC)",
+    ),
+    search.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -57,6 +79,31 @@ class Title:
     duration_s: float
     # Unix time the title was reserved.
     created: float
+
+
+@dataclass(frozen=True)
+class TitleMeta:
+    """What a creator says about a title (searchable), plus its play count."""
+
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    cast: tuple[str, ...] = ()
+    # ISO date ("2024-05-01"); empty when unknown.
+    release_date: str = ""
+    plays: int = 0
+    # Account id of the uploader; empty for titles ingested from the command line.
+    owner: str = ""
+    # Why processing failed (status "failed"); empty otherwise.
+    error: str = ""
+
+
+def _join(items: tuple[str, ...]) -> str:
+    # Newline-separated: tags and names may contain commas but never newlines.
+    return "\n".join(items)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(t for t in text.split("\n") if t)
 
 
 @dataclass(frozen=True)
@@ -144,19 +191,73 @@ class Catalog:
         self.close()
 
     # -- writing ---------------------------------------------------------------------------
-    def reserve_title(self, title_id: str, name: str) -> Title:
-        """Claim ``title_id`` with status "ingesting". Raises TitleExists if it is taken."""
+    def reserve_title(self, title_id: str, name: str, status: str = INGESTING,
+                      meta: TitleMeta | None = None) -> Title:
+        """Claim ``title_id`` with ``status`` (not yet served). Raises TitleExists if it is taken."""
         created = self._clock()
+        m = meta or TitleMeta()
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO titles (id, name, status, duration_s, created) VALUES (?, ?, ?, 0, ?)",
-                    (title_id, name, INGESTING, created),
+                    "INSERT INTO titles (id, name, status, duration_s, created, description, tags, "
+                    "cast_members, release_date, owner) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                    (title_id, name, status, created, m.description, _join(m.tags), _join(m.cast),
+                     m.release_date, m.owner),
                 )
+                conn.executemany("INSERT OR IGNORE INTO title_tags (title, tag) VALUES (?, ?)",
+                                 [(title_id, t) for t in m.tags])
+                search.index_terms(conn, [name, *m.tags, *m.cast])
         except sqlite3.IntegrityError:
             existing = self.get_title(title_id)
             raise TitleExists(f"title {title_id!r} already exists (status {existing.status})") from None
-        return Title(title_id, name, INGESTING, 0.0, created)
+        return Title(title_id, name, status, 0.0, created)
+
+    def set_status(self, title_id: str, status: str, error: str = "") -> None:
+        """Move a title that is not ready to ``status`` (e.g. processing, failed). Raises TitleNotFound."""
+        with self._write() as conn:
+            cursor = conn.execute("UPDATE titles SET status = ?, error = ? WHERE id = ? AND status != ?",
+                                  (status, error, title_id, READY))
+            if cursor.rowcount == 0:
+                raise TitleNotFound(title_id)
+
+    def meta(self, title_id: str) -> TitleMeta:
+        """The title's metadata. Raises TitleNotFound."""
+        rows = self._rows("SELECT description, tags, cast_members, release_date, plays, owner, error "
+                          "FROM titles WHERE id = ?", (title_id,))
+        if not rows:
+            raise TitleNotFound(title_id)
+        d, tags, cast, release, plays, owner, error = rows[0]
+        return TitleMeta(str(d), _split(tags), _split(cast), str(release), int(plays), str(owner), str(error))
+
+    def update_meta(self, title_id: str, name: str | None = None, description: str | None = None,
+                    tags: tuple[str, ...] | None = None, cast: tuple[str, ...] | None = None,
+                    release_date: str | None = None) -> None:
+        """Change the given fields (None keeps one). Raises TitleNotFound."""
+        sets: list[str] = []
+        args: list[object] = []
+        for column, value in (("name", name), ("description", description), ("release_date", release_date),
+                              ("tags", None if tags is None else _join(tags)),
+                              ("cast_members", None if cast is None else _join(cast))):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        with self._write() as conn:
+            if not conn.execute("SELECT 1 FROM titles WHERE id = ?", (title_id,)).fetchone():
+                raise TitleNotFound(title_id)
+            if sets:
+                conn.execute(f"UPDATE titles SET {', '.join(sets)} WHERE id = ?", (*args, title_id))
+            if tags is not None:
+                conn.execute("DELETE FROM title_tags WHERE title = ?", (title_id,))
+                conn.executemany("INSERT OR IGNORE INTO title_tags (title, tag) VALUES (?, ?)",
+                                 [(title_id, t) for t in tags])
+            search.index_terms(conn, [name or "", *(tags or ()), *(cast or ())])
+
+    def count_play(self, title_id: str, plays: int = 1) -> None:
+        """Add to the title's play counter (the "popular" order). Raises TitleNotFound."""
+        with self._write() as conn:
+            cursor = conn.execute("UPDATE titles SET plays = plays + ? WHERE id = ?", (plays, title_id))
+            if cursor.rowcount == 0:
+                raise TitleNotFound(title_id)
 
     def publish_title(self, title_id: str, duration_s: float, renditions: Iterable[Rendition],
                       files: Iterable[FileInfo]) -> Title:
@@ -168,7 +269,7 @@ class Catalog:
             row = conn.execute("SELECT status FROM titles WHERE id = ?", (title_id,)).fetchone()
             if row is None:
                 raise TitleNotFound(title_id)
-            if row[0] != INGESTING:
+            if row[0] == READY:
                 raise TitleExists(f"title {title_id!r} is already {row[0]}")
             conn.executemany(
                 "INSERT INTO renditions (title, name, width, height, bandwidth) VALUES (?, ?, ?, ?, ?)",
@@ -185,6 +286,7 @@ class Catalog:
     def delete_title(self, title_id: str) -> bool:
         """Remove a title with its renditions and files; returns False when it was not there."""
         with self._write() as conn:
+            conn.execute("DELETE FROM title_tags WHERE title = ?", (title_id,))
             conn.execute("DELETE FROM files WHERE title = ?", (title_id,))
             conn.execute("DELETE FROM renditions WHERE title = ?", (title_id,))
             cursor = conn.execute("DELETE FROM titles WHERE id = ?", (title_id,))
@@ -212,6 +314,27 @@ class Catalog:
         """Every title, oldest first."""
         rows = self._rows("SELECT id, name, status, duration_s, created FROM titles ORDER BY created, id")
         return [self._title(r) for r in rows]
+
+    def ranked_titles(self, sort: str, limit: int = 50, tag: str | None = None) -> list[Title]:
+        """Ready titles: ``sort`` "new" (release date, then added) or "popular" (play count).
+        Raises ValueError for another ``sort``."""
+        order = {"new": "t.release_date DESC, t.created DESC", "popular": "t.plays DESC, t.created DESC"}
+        if sort not in order:
+            raise ValueError(f"unknown sort {sort!r}")
+        where, args = "t.status = ?", [READY]
+        if tag:
+            where += " AND t.id IN (SELECT title FROM title_tags WHERE tag = ?)"
+            args.append(tag.lower())
+        rows = self._rows(f"SELECT t.id, t.name, t.status, t.duration_s, t.created FROM titles AS t "
+                          f"WHERE {where} ORDER BY {order[sort]} LIMIT ?", (*args, limit))
+        return [self._title(r) for r in rows]
+
+    def search(self, query: str, tag: str | None = None, limit: int = 20) -> search.SearchResult:
+        """Ready titles matching ``query`` (see origin.search.search)."""
+        return search.search(self._read, query, tag, limit)
+
+    def _read(self, sql: str, args: Sequence[object]) -> list[Any]:
+        return self._rows(sql, tuple(args))
 
     def renditions(self, title_id: str) -> list[Rendition]:
         """Renditions of a title, tallest first (empty while it is being ingested)."""

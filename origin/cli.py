@@ -16,6 +16,8 @@ from streamfleet.config import ConfigError
 from streamfleet.httpkit import serve
 from streamfleet.logs import configure_logging
 
+# Client commands live in client_cli; the kernel's command table names them here.
+from .client_cli import search_main, titles_main, upload_main
 from .config import OriginConfig, load
 from .errors import FfmpegError, IngestError
 
@@ -39,11 +41,22 @@ def main(argv: list[str]) -> int:
     p_delete = sub.add_parser("delete", help="remove a title's files and catalog rows (any status)")
     p_delete.add_argument("title", help="title id")
     p_delete.add_argument("--config", type=Path)
+    p_worker = sub.add_parser("worker", help="run a pipeline worker (encodes queued titles)")
+    p_worker.add_argument("--config", type=Path)
+    p_account = sub.add_parser("account", help="create an account or change its role (e.g. an operator)")
+    p_account.add_argument("action", choices=["create", "set-role"])
+    p_account.add_argument("username")
+    p_account.add_argument("--role", default="viewer", choices=["viewer", "creator", "operator"])
+    p_account.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
     config = _load(args.config, "streamfleet origin")
     if config is None:
         return 2
     configure_logging("origin", config.log_level)
+    if args.command == "worker":
+        return _run_worker(config)
+    if args.command == "account":
+        return _account(config, args.action, args.username, args.role)
     if args.command == "delete":
         from .ingest import delete_title
 
@@ -62,6 +75,52 @@ def main(argv: list[str]) -> int:
                                       "data_dir": str(config.data_dir), "url": config.base_url})
     serve(app, config.host, config.port)  # returns after a graceful SIGTERM/SIGINT shutdown
     log.info("origin stopped")
+    return 0
+
+
+def _run_worker(config: OriginConfig) -> int:
+    import threading
+
+    from .worker import Worker
+
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()  # finish the current job, then exit
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    worker = Worker(config)
+    log.info("worker started", extra={"worker": worker.id, "data_dir": str(config.data_dir)})
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()
+    log.info("worker stopped", extra={"worker": worker.id})
+    return 0
+
+
+def _account(config: OriginConfig, action: str, username: str, role: str) -> int:
+    """Operators are made here, on the origin host: sign-up over HTTP never grants that role."""
+    import getpass
+
+    from .accounts import AccountStore
+    from .errors import AccountError
+
+    store = AccountStore(config.accounts_path, config.accounts)
+    try:
+        if action == "create":
+            tty = sys.stdin.isatty()
+            password = getpass.getpass("password: ") if tty else sys.stdin.readline().rstrip("\n")
+            account = store.create(username, password, role)
+        else:
+            account = store.set_role(username, role)
+    except AccountError as exc:
+        print(f"streamfleet origin account: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(json.dumps({"id": account.id, "username": account.username, "role": account.role}))
     return 0
 
 
@@ -152,3 +211,5 @@ def testclip_main(argv: list[str]) -> int:
     print(json.dumps({"path": str(path), "seconds": args.seconds, "width": args.width,
                       "height": args.height, "fps": args.fps, "audio": not args.no_audio}))
     return 0
+
+__all__ = ["ingest_main", "main", "search_main", "testclip_main", "titles_main", "upload_main"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from .errors import FfmpegError
 from .ladder import Rung
 
 ProgressFn = Callable[[float], None]
+PR_SET_PDEATHSIG = 1
 
 
 def ffmpeg_exe(settings: IngestSettings | None = None) -> str:
@@ -61,20 +65,46 @@ def encode_command(
                 f"-bufsize:v:{i}", str(r.bufsize)]
     if has_audio:
         cmd += ["-c:a", "aac", "-b:a", settings.audio_bitrate, "-ac", "2"]
+    return cmd + hls_output_args(settings, rungs, out_dir, has_audio)
+
+
+def hls_output_args(settings: IngestSettings, rungs: Sequence[Rung], out_dir: Path,
+                    has_audio: bool) -> list[str]:
+    """The HLS fMP4 muxer options writing ``out_dir/{rung}/index.m3u8`` and ``seg_%05d.m4s``; the
+    output streams are (video, audio) per rung in ``rungs`` order (video only without audio)."""
     stream_map = " ".join(
         (f"v:{i},a:{i}" if has_audio else f"v:{i}") + f",name:{r.name}" for i, r in enumerate(rungs)
     )
-    cmd += ["-f", "hls", "-hls_time", str(seg), "-hls_playlist_type", "vod",
+    return ["-f", "hls", "-hls_time", str(settings.segment_seconds), "-hls_playlist_type", "vod",
             "-hls_flags", "independent_segments", "-hls_segment_type", "fmp4", "-start_number", "0",
             "-hls_fmp4_init_filename", "init.mp4",
             "-hls_segment_filename", str(out_dir / "%v" / "seg_%05d.m4s"),
             "-master_pl_name", "master.m3u8", "-var_stream_map", stream_map,
             str(out_dir / "%v" / "index.m3u8")]
-    return cmd
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function making the child get SIGKILL when its parent dies (Linux), else None.
+
+    A pipeline worker killed with SIGKILL cannot kill its ffmpeg; this makes the kernel do it.
+    The libc function is looked up here, in the parent, so the child only makes one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return preexec
 
 
 def run_ffmpeg(
-    cmd: Sequence[str], duration_s: float, log_path: Path, progress: ProgressFn | None = None
+    cmd: Sequence[str], duration_s: float, log_path: Path, progress: ProgressFn | None = None,
+    die_with_parent: bool = False,
 ) -> None:
     """Run ``cmd`` (which writes ``-progress pipe:1``) to completion.
 
@@ -84,7 +114,8 @@ def run_ffmpeg(
     """
     with open(log_path, "wb") as log:
         try:
-            proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+            proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                    preexec_fn=_die_with_parent() if die_with_parent else None)
         except OSError as exc:
             raise FfmpegError(f"cannot run {cmd[0]}: {exc}") from None
         with proc:  # closes the pipe and reaps the child on the way out

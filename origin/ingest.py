@@ -161,10 +161,21 @@ def ingest(
 
 
 def delete_title(config: OriginConfig, title_id: str) -> bool:
-    """Remove a title's objects and catalog rows (any status); returns False if it had neither."""
+    """Remove a title's objects, catalog rows, pipeline jobs, scratch files and uploaded source (any
+    status); returns False if it had neither objects nor catalog rows."""
+    from .jobs import JobQueue  # the pipeline's leftovers: queued jobs, scratch files, the source
+
     tid = title_id_for(title_id, title_id)
     store = ObjectStore(config.objects_dir)
     removed_objects = store.delete_title(tid)
     with Catalog(config.catalog_path) as catalog:
         removed_rows = catalog.delete_title(tid)
+    if config.jobs_path.exists():
+        queue = JobQueue(config.jobs_path)
+        try:
+            queue.delete_title(tid)
+        finally:
+            queue.close()
+    shutil.rmtree(config.work_dir / tid, ignore_errors=True)
+    (config.sources_dir / f"{tid}.src").unlink(missing_ok=True)
     return removed_objects or removed_rows

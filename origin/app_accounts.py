@@ -1,0 +1,132 @@
+"""HTTP routes for accounts and sessions: sign up, log in (throttled), log out, who am I."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from streamfleet.httpkit import json_error
+
+from .accounts import Account, normalize_username
+from .config import OriginConfig
+from .errors import AccountError, AccountExists, InvalidCredentials
+from .ratelimit import FailureLimiter
+from .sessions import Session, issue_session
+from .web import Authenticator, json_body, resources
+
+log = logging.getLogger(__name__)
+
+
+def _account_json(account: Account) -> dict[str, object]:
+    return {"id": account.id, "username": account.username, "role": account.role}
+
+
+class AccountRoutes:
+    """Endpoints under /v1/accounts, /v1/sessions and /v1/me."""
+
+    def __init__(self, config: OriginConfig, auth: Authenticator, clock: Callable[[], float],
+                 monotonic: Callable[[], float]) -> None:
+        self.config = config
+        self.auth = auth
+        self.clock = clock
+        settings = config.accounts
+        self.by_account = FailureLimiter(settings.max_failures_per_account, settings.failure_window_seconds,
+                                         monotonic)
+        self.by_ip = FailureLimiter(settings.max_failures_per_ip, settings.failure_window_seconds, monotonic)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/accounts", self.signup, methods=["POST"], name="signup"),
+            Route("/v1/sessions", self.login, methods=["POST"], name="login"),
+            Route("/v1/sessions", self.logout, methods=["DELETE"], name="logout"),
+            Route("/v1/me", self.me, methods=["GET"], name="me"),
+        ]
+
+    async def signup(self, request: Request) -> Response:
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        username, password = body.get("username"), body.get("password")
+        role = body.get("role", "viewer")
+        if not isinstance(username, str) or not isinstance(password, str) or not isinstance(role, str):
+            return json_error(400, "username and password (strings) are required; role is optional")
+        if role not in self.config.accounts.signup_roles:
+            return json_error(403, f"cannot sign up as {role!r}; allowed: "
+                                   f"{', '.join(self.config.accounts.signup_roles)}")
+        try:
+            account = await anyio.to_thread.run_sync(resources(request).accounts.create, username, password,
+                                                     role)
+        except AccountExists as exc:
+            return json_error(409, str(exc))
+        except AccountError as exc:
+            return json_error(400, str(exc))
+        log.info("account created", extra={"user": account.id, "role": account.role})
+        return JSONResponse(_account_json(account), status_code=201)
+
+    def _throttled(self, keys: tuple[str, str]) -> Response | None:
+        wait = max(self.by_account.retry_after(keys[0]), self.by_ip.retry_after(keys[1]))
+        if wait <= 0:
+            return None
+        response = json_error(429, "too many failed logins; try again later")
+        response.headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return response
+
+    async def login(self, request: Request) -> Response:
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return json_error(400, "username and password (strings) are required")
+        ip = request.client.host if request.client else "unknown"
+        # The account key exists whether or not the account does: throttling reveals nothing.
+        keys = (f"account:{normalize_username(username)}", f"ip:{ip}")
+        throttled = self._throttled(keys)
+        if throttled is not None:
+            log.warning("login throttled", extra={"ip": ip})
+            return throttled
+        try:
+            account = await anyio.to_thread.run_sync(resources(request).accounts.authenticate, username,
+                                                     password)
+        except InvalidCredentials:
+            self.by_account.record_failure(keys[0])
+            self.by_ip.record_failure(keys[1])
+            log.info("login failed", extra={"ip": ip})
+            return json_error(401, "wrong username or password")
+        self.by_account.reset(keys[0])
+        settings = self.config.sessions
+        now = self.clock()
+        token = issue_session(self.auth.keyring, account.id, account.role, now, settings.ttl_seconds)
+        response = JSONResponse({"token": token, "expires_at": int(now) + settings.ttl_seconds,
+                                 "user": _account_json(account)}, status_code=201)
+        response.set_cookie(settings.cookie_name, token, max_age=settings.ttl_seconds, httponly=True,
+                            secure=settings.cookie_secure, samesite="lax", path="/")
+        log.info("login", extra={"user": account.id})
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = await self.auth.require(request)
+        if not isinstance(session, Session):
+            return session
+        await anyio.to_thread.run_sync(resources(request).accounts.revoke, session.session_id,
+                                       session.expires_at)
+        response = Response(status_code=204)
+        response.delete_cookie(self.config.sessions.cookie_name, path="/", httponly=True,
+                               secure=self.config.sessions.cookie_secure, samesite="lax")
+        return response
+
+    async def me(self, request: Request) -> Response:
+        session = await self.auth.require(request)
+        if not isinstance(session, Session):
+            return session
+        account = await anyio.to_thread.run_sync(resources(request).accounts.get, session.user_id)
+        if account is None:
+            return json_error(401, "log in first (POST /v1/sessions)")
+        return JSONResponse({**_account_json(account), "session": {
+            "id": session.session_id, "role": session.role, "expires_at": session.expires_at}})

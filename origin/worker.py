@@ -1,0 +1,123 @@
+"""A pipeline worker: claims jobs from the queue, heartbeats its lease while it runs them, reports.
+
+Runs as its own process (``streamfleet origin worker``) or as threads inside the origin server
+(``[pipeline] workers``). Many workers, in any number of processes, share one queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from .catalog import Catalog
+from .config import OriginConfig
+from .jobs import FAILED, Job, JobQueue
+from .pipeline import KINDS, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker; ``run`` loops until ``stop`` is set. Not shared between threads."""
+
+    def __init__(self, config: OriginConfig, worker_id: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.id = worker_id or new_worker_id()
+        self.clock = clock
+        self.queue = JobQueue(config.jobs_path, config.pipeline.max_attempts, clock)
+        self.catalog = Catalog(config.catalog_path, clock)
+        self.pipeline = Pipeline(config, self.catalog)
+
+    def close(self) -> None:
+        self.queue.close()
+        self.catalog.close()
+
+    def run_once(self) -> Job | None:
+        """Claim and run one job; returns it, or None when the queue had nothing runnable."""
+        lease = self.config.pipeline.lease_seconds
+        job = self.queue.claim(self.id, lease, KINDS)
+        if job is None:
+            return None
+        log.info("job started", extra={"job": job.id, "kind": job.kind, "title": job.title,
+                                       "attempt": job.attempts, "worker": self.id})
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True,
+                                name=f"heartbeat-{job.id}")
+        beat.start()
+        try:
+            follow_ups = self.pipeline.run(job)
+        except Exception as exc:  # every failure is recorded on the job; the queue decides on retries
+            done.set()
+            beat.join()
+            state = self.queue.fail(job.id, self.id, str(exc) or type(exc).__name__)
+            log.warning("job failed", extra={"job": job.id, "kind": job.kind, "title": job.title,
+                                             "error": str(exc), "state": state})
+            if state == FAILED:
+                self.pipeline.title_failed(job.title, f"{job.kind} job failed: {exc}")
+            return job
+        except BaseException:
+            done.set()
+            beat.join()
+            raise
+        done.set()
+        beat.join()
+        if not self.queue.complete(job.id, self.id, follow_ups):
+            log.warning("job finished after its lease was lost", extra={"job": job.id, "worker": self.id})
+        return job
+
+    def _heartbeat(self, job: Job, done: threading.Event) -> None:
+        lease = self.config.pipeline.lease_seconds
+        while not done.wait(lease / 3):
+            if not self.queue.heartbeat(job.id, self.id, lease):
+                log.warning("lease lost", extra={"job": job.id, "worker": self.id})
+                return
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set (finishing the current job first)."""
+        while not stop.is_set():
+            try:
+                job = self.run_once()
+            except Exception:  # a broken database must not kill the worker loop silently
+                log.exception("worker error", extra={"worker": self.id})
+                job = None
+            if job is None:
+                stop.wait(self.config.pipeline.poll_seconds)
+
+
+class WorkerPool:
+    """``n`` worker threads in this process (the server's in-process workers)."""
+
+    def __init__(self, config: OriginConfig, n: int) -> None:
+        self.config = config
+        self.n = n
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def _run_one(self) -> None:
+        worker = Worker(self.config)
+        try:
+            worker.run(self.stop)
+        finally:
+            worker.close()
+
+    def start(self) -> None:
+        for i in range(self.n):
+            thread = threading.Thread(target=self._run_one, name=f"origin-worker-{i}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Ask the workers to stop after their current job and wait for them."""
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout)
