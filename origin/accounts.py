@@ -13,9 +13,10 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from streamfleet.sessions import ROLES
+
 from .config import AccountSettings
 from .errors import AccountError, AccountExists, InvalidCredentials
-from .sessions import ROLES
 from .sqlite import Database
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@+-]{2,63}$")

@@ -12,12 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet.httpkit import json_error
+from streamfleet.sessions import Session, issue_session
 
 from .accounts import Account, normalize_username
 from .config import OriginConfig
 from .errors import AccountError, AccountExists, InvalidCredentials
 from .ratelimit import FailureLimiter
-from .sessions import Session, issue_session
 from .web import Authenticator, json_body, resources
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet.httpkit import json_error
+from streamfleet.sessions import Session
 
 from .errors import TitleNotFound
-from .sessions import Session
 from .web import Authenticator, json_body, resources
 
 MAX_LIMIT = 100

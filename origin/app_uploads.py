@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet.httpkit import json_error
+from streamfleet.sessions import Session
 
 from .config import OriginConfig
 from .errors import IngestError, UploadError
-from .sessions import Session
 from .submit import meta_from_upload, submit_source
 from .uploads import Upload, encode_metadata, parse_metadata
 from .web import Authenticator, Resources, resources

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamfleet.config import load_config
-from streamfleet.tokens import Keyring, TokenSettings
+from streamfleet.sessions import SessionSettings
+from streamfleet.tokens import TokenSettings
 
 ENV_PREFIX = "ORIGIN"
 
@@ -61,34 +62,6 @@ def parse_bitrate(text: str) -> int:
     except ValueError:
         return 0
     return int(value * scale) if value > 0 else 0
-
-
-def _default_session_keys() -> dict[str, str]:
-    return {"dev": "streamfleet-development-session-key-change-me"}
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """The ``[sessions]`` section: login session signing keys (rotatable by key id) and lifetime."""
-
-    keys: Mapping[str, str] = field(default_factory=_default_session_keys)
-    # Key id new sessions are signed with; every key in ``keys`` still verifies.
-    active: str = "dev"
-    ttl_seconds: int = 86400
-    # Clock skew tolerated between the issuer and a verifier.
-    leeway_seconds: int = 30
-    cookie_name: str = "sf_session"
-    # Send the cookie over HTTPS only; false for the plain-HTTP loopback default.
-    cookie_secure: bool = False
-
-    def __post_init__(self) -> None:
-        if self.ttl_seconds < 1:
-            raise ValueError("ttl_seconds must be at least 1")
-        self.keyring()
-
-    def keyring(self) -> Keyring:
-        """Raises ValueError when the keys or the active id are unusable."""
-        return Keyring.from_strings(self.keys, self.active)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from streamfleet.httpkit import json_error
+from streamfleet.sessions import Session, SessionError, SessionSettings, verify_session
 
 from .accounts import AccountStore
 from .catalog import Catalog, TitleDetail
-from .config import SessionSettings
 from .jobs import JobQueue
-from .sessions import Session, SessionError, verify_session
 from .store import ObjectStore
 from .uploads import UploadStore
 

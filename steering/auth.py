@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 
-from streamfleet.sessions import Session, SessionError, verify_session
+from streamfleet.sessions import Session, SessionError, SessionSettings, verify_session
 
-from .config import SessionSettings
 from .errors import Unauthenticated
 
 

@@ -8,28 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamfleet.config import load_config
-from streamfleet.tokens import Keyring, TokenSettings
-
-
-def _default_session_keys() -> dict[str, str]:
-    return {"dev": "streamfleet-development-session-key"}
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """The ``[sessions]`` section: keys that verify viewer sessions (same shape as ``[tokens]``)."""
-
-    keys: Mapping[str, str] = field(default_factory=_default_session_keys)
-    # Key id sessions are issued with; every key in ``keys`` verifies.
-    active: str = "dev"
-    # Clock skew tolerated between the issuer and steering.
-    leeway_seconds: int = 30
-    # Cookie read when there is no Authorization header.
-    cookie_name: str = "sf_session"
-
-    def keyring(self) -> Keyring:
-        """Raises ValueError when the keys or the active id are unusable."""
-        return Keyring.from_strings(self.keys, self.active)
+from streamfleet.sessions import SessionSettings
+from streamfleet.tokens import TokenSettings
 
 
 @dataclass(frozen=True)

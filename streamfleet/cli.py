@@ -18,9 +18,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "steering": ("steering.cli", "main", "run the steering service (serve)"),
     "appliance": ("appliance.cli", "main", "run or manage a cache appliance (serve, drain)"),
     "cache-sim": ("appliance.cache_sim", "main", "replay a request trace through an eviction policy"),
+    "upload": ("origin.cli", "upload_main", "upload a video (resumable, tus) with a progress bar"),
+    "search": ("origin.cli", "search_main", "search the catalog"),
+    "titles": ("origin.cli", "titles_main", "list titles, or show one with its processing progress"),
     "play": ("player.cli", "main", "play a title through steering and print a report"),
     "testclip": ("origin.cli", "testclip_main", "generate a test clip with the bundled ffmpeg"),
     "demo": ("player.demo", "main", "run a whole fleet on 127.0.0.1, play a title twice, report"),
+    "config": ("streamfleet.configref", "main", "configuration reference: example, check FILE, docs"),
+    "healthcheck": ("streamfleet.healthcheck", "main", "exit 0 when a /healthz URL answers 200 (probes)"),
 }
 
 

@@ -197,14 +197,18 @@ class Fleet:
         return {"keys": {"demo": SESSION_KEY}, "active": "demo"}
 
     def viewer_session(self, user_id: str = "demo-viewer", role: str = "viewer", ttl: int = 3600) -> str:
-        """A session token the fleet's services accept, signed with the fleet's session key."""
-        import uuid
+        """A session token the fleet's services accept, signed with the fleet's session key.
 
+        A negative ``ttl`` gives a session that expired ``-ttl`` seconds ago (for tests).
+        """
         from streamfleet.sessions import issue_session
         from streamfleet.tokens import Keyring
 
         ring = Keyring.from_strings(self._sessions()["keys"], self._sessions()["active"])
-        return issue_session(ring, user_id, role, uuid.uuid4().hex, int(time.time()) + ttl)
+        now = time.time()
+        if ttl > 0:
+            return issue_session(ring, user_id, role, now, ttl)
+        return issue_session(ring, user_id, role, now + 2 * ttl, -ttl)
 
     def _tokens(self) -> dict[str, Any]:
         return {"keys": {"demo": DEV_KEY}, "active": "demo"}
@@ -214,7 +218,7 @@ class Fleet:
 
     def origin_config(self) -> dict[str, Any]:
         return {"host": "127.0.0.1", "port": self.ports["origin"], "data_dir": self.workdir / "origin",
-                "tokens": self._tokens(), **self.extra.get("origin", {})}
+                "tokens": self._tokens(), "sessions": self._sessions(), **self.extra.get("origin", {})}
 
     def write_configs(self) -> None:
         write_toml(self.config_path("origin"), self.origin_config())

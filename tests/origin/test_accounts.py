@@ -11,7 +11,7 @@ import pytest
 from origin.accounts import AccountStore
 from origin.app import build_app
 from origin.config import OriginConfig
-from origin.sessions import verify_session
+from streamfleet.sessions import verify_session
 
 from .servers import PASSWORD, bearer, login, origin_config, serving
 
@@ -153,7 +153,7 @@ def test_bad_tokens_are_401(client: httpx.Client, config: OriginConfig) -> None:
     for bad in (token[:-2] + "xx", "garbage", "s1.dev.e30.x"):
         assert client.get("/v1/me", headers=bearer(bad)).status_code == 401
     other_keys = origin_config(Path("/nonexistent"), sessions=type(config.sessions)(keys={"dev": "z" * 40}))
-    from origin.sessions import issue_session
+    from streamfleet.sessions import issue_session
 
     forged = issue_session(other_keys.sessions.keyring(), "someone", "operator", NOW, 600)
     assert client.get("/v1/me", headers=bearer(forged)).status_code == 401

@@ -9,9 +9,8 @@ import httpx
 import pytest
 
 from steering.app import build_app
-from steering.config import SessionSettings
 from steering.fleet import FleetView, Health, StaticFleet
-from streamfleet.sessions import issue_session
+from streamfleet.sessions import SessionSettings, issue_session
 
 from .fakes import appliance, two_sites
 from .test_app import NOW, Origin, config, serving
@@ -22,7 +21,7 @@ KEYS = SessionSettings(keys={"s1": "steering-session-key-000"}, active="s1")
 
 
 def viewer(expires: float = NOW + 600) -> str:
-    return issue_session(KEYS.keyring(), "u-7", "viewer", "sid-7", int(expires))
+    return issue_session(KEYS.keyring(), "u-7", "viewer", 0, int(expires))
 
 
 def app_with(origin: Origin, view: FleetView | None = None, **overrides: object) -> object:

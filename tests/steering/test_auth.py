@@ -3,9 +3,8 @@ from __future__ import annotations
 import pytest
 
 from steering.auth import SessionGate
-from steering.config import SessionSettings
 from steering.errors import Unauthenticated
-from streamfleet.sessions import issue_session
+from streamfleet.sessions import SessionSettings, issue_session
 from streamfleet.tokens import Keyring
 
 NOW = 1_700_000_000.0
@@ -18,7 +17,7 @@ def session(kid: str = "k2", expires: float = NOW + 3600, key: str | None = None
     keys = dict(SETTINGS.keys)
     if key is not None:
         keys[kid] = key
-    return issue_session(Keyring.from_strings(keys, kid), "user-1", "viewer", "sid-1", int(expires))
+    return issue_session(Keyring.from_strings(keys, kid), "user-1", "viewer", 0, int(expires))
 
 
 def gate(required: bool = True) -> SessionGate:

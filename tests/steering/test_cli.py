@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from steering.cli import main
-from steering.config import SessionSettings
-from streamfleet.sessions import issue_session
+from streamfleet.sessions import SessionSettings, issue_session
 from streamfleet.v1 import fleet_pb2
 
 from .standins import StandInFleet, origin_catalog_app, serve_http, start_grpc
@@ -63,7 +62,7 @@ async def test_serve_follows_the_fleet_answers_and_stops_on_sigterm() -> None:
             try:
                 base = f"http://127.0.0.1:{port}"
                 # The default session key verifies out of the box.
-                session = issue_session(SessionSettings().keyring(), "u1", "viewer", "s1", 2**40)
+                session = issue_session(SessionSettings().keyring(), "u1", "viewer", 0, 2**40)
                 auth = {"Authorization": f"Bearer {session}"}
                 async with httpx.AsyncClient(base_url=base, timeout=5, headers=auth) as client:
                     for _ in range(300):

@@ -20,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from steering.config import SessionSettings
-from streamfleet.sessions import issue_session
+from streamfleet.sessions import SessionSettings, issue_session
 from streamfleet.v1 import fleet_pb2
 
 from .standins import StandInFleet, origin_catalog_app, serve_http, start_grpc
@@ -94,7 +93,7 @@ async def test_clients_land_on_their_own_site_and_a_down_appliance_stops_being_f
         '[sessions]\nkeys = { e2e = "e2e-session-key-0123456789" }\nactive = "e2e"\n'
     )
     keyring = SessionSettings(keys={"e2e": "e2e-session-key-0123456789"}, active="e2e").keyring()
-    session = issue_session(keyring, "viewer-1", "viewer", "sid", 2**40)
+    session = issue_session(keyring, "viewer-1", "viewer", 0, 2**40)
     try:
         async with (
             serve_http(origin_catalog_app({"film": "ready"})) as origin_url,

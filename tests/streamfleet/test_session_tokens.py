@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from origin.sessions import Session, SessionError, issue_session, verify_session
+from streamfleet.sessions import Session, SessionError, issue_session, verify_session
 from streamfleet.tokens import Keyring, sign
 
 NOW = 1_800_000_000.0
