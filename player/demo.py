@@ -60,12 +60,13 @@ def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
         ingested = fleet.ingest(clip, "Demo Clip", TITLE_ID)
         _say(
             f"  title {ingested['title']}: renditions {', '.join(ingested['renditions'])}, "
-            f"{ingested['segments']} segments, {ingested['duration_s']:.1f} s"
+            f"{ingested['segments']} segments per rendition, {ingested['duration_s']:.1f} s"
         )
         fleet.wait_for_fleet(len(fleet.specs))
         _say(f"steering sees all {len(fleet.specs)} appliances healthy")
+        session = fleet.sign_up_and_log_in("demo-viewer", "demo-viewer-password")
+        _say("signed up and logged in as demo-viewer (argon2 account, signed session)")
         for n in (1, 2):
-            session = fleet.viewer_session()
             report = asyncio.run(play(fleet.steering_url, TITLE_ID, origin_url=fleet.origin_url,
                                       session=session))
             reports.append(report)

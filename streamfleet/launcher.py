@@ -294,6 +294,20 @@ class Fleet:
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
 
+    def sign_up_and_log_in(self, username: str, password: str, role: str = "viewer") -> str:
+        """Create an account through the origin's API and log in; returns the session token.
+
+        Raises RuntimeError with the origin's message when either step is refused.
+        """
+        account = {"username": username, "password": password, "role": role}
+        created = httpx.post(f"{self.origin_url}/v1/accounts", json=account, timeout=10)
+        if created.status_code not in (201, 409):
+            raise RuntimeError(f"sign-up refused ({created.status_code}): {created.text[:300]}")
+        login = httpx.post(f"{self.origin_url}/v1/sessions", json=account, timeout=10)
+        if login.status_code not in (200, 201):
+            raise RuntimeError(f"login refused ({login.status_code}): {login.text[:300]}")
+        return str(login.json()["token"])
+
     def wait_for_fleet(self, healthy: int, timeout: float = 30.0) -> None:
         """Wait until steering ranks at least ``healthy`` appliances (it follows WatchFleet)."""
         deadline = time.monotonic() + timeout
