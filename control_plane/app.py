@@ -1,19 +1,20 @@
-"""HTTP adapter for operators: /healthz, /metrics (Prometheus) and GET /v1/fleet (JSON)."""
+"""HTTP adapter for operators: /healthz, /metrics (Prometheus), GET /v1/fleet, plus mounted extras."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from streamfleet.httpkit import json_error
 
@@ -87,10 +88,18 @@ def build_app(
     feed: FleetFeed,
     stats: Stats,
     monotonic_ms: MonotonicMs,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+    extra_collectors: Sequence[Collector] = (),
 ) -> Starlette:
-    """The operator HTTP app. Reads shared state only; safe on the same loop as the gRPC server."""
+    """The operator HTTP app. Reads shared state only; safe on the same loop as the gRPC server.
+
+    ``extra_routes`` (the fill API) and ``extra_collectors`` (their metrics) are mounted as given.
+    """
     metrics = CollectorRegistry(auto_describe=True)
     metrics.register(_FleetCollector(registry, feed, stats))
+    for collector in extra_collectors:
+        metrics.register(collector)
     # A sweeper silent for this long means health decisions have stopped: report unhealthy.
     stall_ms = 5 * config.sweep_interval_ms + 1000
 
@@ -117,6 +126,7 @@ def build_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/v1/fleet", fleet, methods=["GET"]),
+            *extra_routes,
         ],
         exception_handlers={HTTPException: _http_error},
     )

@@ -1,4 +1,4 @@
-"""``streamfleet control-plane serve``: wires config, registry, gRPC and HTTP into one event loop."""
+"""``streamfleet control-plane serve``: wires config, registry, fill planning, gRPC and HTTP into one loop."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import httpx
 import uvicorn
 
 from streamfleet.config import ConfigError
@@ -25,8 +26,13 @@ from .auth import SecretBook
 from .clock import Clock, SystemClock
 from .config import ControlPlaneConfig, load
 from .feed import FleetFeed
+from .fill import FillCoordinator
+from .fill_app import FillCollector, fill_routes
+from .fill_store import SqliteFillStore
 from .health import HealthPolicy
-from .manifest import NoFill
+from .origin_catalog import OriginCatalog
+from .planning import PlanPolicy
+from .popularity import PopularityBook, PopularityPolicy
 from .registry import FleetRegistry, sweep_forever
 from .service import FleetGrpcServer, FleetService
 from .stats import Stats
@@ -41,7 +47,7 @@ def main(argv: list[str]) -> int:
     """Entry point of ``streamfleet control-plane``. Returns the process exit code."""
     parser = argparse.ArgumentParser(
         prog="streamfleet control-plane",
-        description="The fleet control plane: appliance registry, health, fleet-state stream.",
+        description="The fleet control plane: appliance registry, health, fleet-state stream, fill planning.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the gRPC and HTTP servers until SIGTERM")
@@ -76,6 +82,9 @@ class _Parts:
     registry: FleetRegistry
     feed: FleetFeed
     stats: Stats
+    fill: FillCoordinator
+    fill_store: SqliteFillStore
+    origin_client: httpx.AsyncClient
     grpc_server: FleetGrpcServer
     http: uvicorn.Server
     http_socket: socket.socket
@@ -98,8 +107,29 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
     feed = FleetFeed(registry.snapshot)
     registry.add_listener(feed.publish)
     stats = Stats()
+    try:
+        fill_store = SqliteFillStore(config.db_path)
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        http_socket.close()
+        registry.close()
+        raise OSError(f"cannot open fill tables in {config.db_path}: {exc}") from None
+    origin_client = httpx.AsyncClient(timeout=config.catalog_timeout_s)
+    fill = FillCoordinator(
+        fleet=lambda: registry.snapshot,
+        catalog=OriginCatalog(config.origin_url, origin_client),
+        popularity=PopularityBook(fill_store, PopularityPolicy(
+            config.popularity_half_life_s, config.new_release_window_s, config.new_release_quantile,
+        ), clock),
+        manifest_store=fill_store,
+        schedule_store=fill_store,
+        clock=clock,
+        origin_url=config.origin_url,
+        policy=PlanPolicy(replica_load_share=config.replica_load_share,
+                          displace_margin=config.displace_margin),
+    )
+    registry.add_listener(fill.on_fleet_change)
     service = FleetService(
-        registry, feed, SecretBook(config.fleet_secret, config.appliance_secrets), NoFill(), stats,
+        registry, feed, SecretBook(config.fleet_secret, config.appliance_secrets), fill, stats,
         heartbeat_interval_ms=config.heartbeat_interval_ms, down_after_ms=config.down_after_ms,
     )
     try:
@@ -107,10 +137,13 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
     except RuntimeError as exc:  # grpc reports a failed bind as RuntimeError
         http_socket.close()
         registry.close()
+        fill_store.close()
         raise OSError(f"cannot listen on {config.host}:{config.grpc_port}: {exc}") from None
-    app = build_app(config, registry, feed, stats, clock.monotonic_ms)
+    app = build_app(config, registry, feed, stats, clock.monotonic_ms,
+                    extra_routes=fill_routes(config, fill, registry, clock),
+                    extra_collectors=[FillCollector(fill)])
     http = uvicorn.Server(uvicorn_config(app, config.host, config.http_port))
-    return _Parts(registry, feed, stats, grpc_server, http, http_socket)
+    return _Parts(registry, feed, stats, fill, fill_store, origin_client, grpc_server, http, http_socket)
 
 
 async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
@@ -131,6 +164,7 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
     try:
         await parts.grpc_server.start()
         sweeper = asyncio.create_task(sweep_forever(parts.registry, config.sweep_interval_ms, swept))
+        planner = asyncio.create_task(parts.fill.run_forever(config.plan_interval_s, config.plan_debounce_ms))
         http_task = asyncio.create_task(parts.http.serve(sockets=[parts.http_socket]))
         log.info("control plane started", extra={
             "grpc": f"{config.host}:{parts.grpc_server.port}", "http": f"{config.host}:{config.http_port}",
@@ -146,11 +180,14 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
         parts.http.should_exit = True
         await parts.grpc_server.stop(config.shutdown_grace_ms / 1000)
         await http_task
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, planner):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     finally:
         parts.registry.close()
+        parts.fill_store.close()
+        await parts.origin_client.aclose()
         parts.http_socket.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -58,6 +58,9 @@ class ControlPlaneConfig:
     # One replica should carry at most this share of an appliance's fair share of site traffic;
     # hotter titles get more replicas. Larger: fewer replicas.
     replica_load_share: float = 0.25
+    # A title displaces a previously planned one only when more popular by this factor (0.5: 1.5x),
+    # so day-to-day noise in the counts of the tail moves nothing.
+    displace_margin: float = 0.5
     # Re-plan this often (seconds); fleet membership changes and POST /v1/fill/plan also re-plan.
     plan_interval_s: float = 600.0
     # Membership changes within this long of each other are planned once.
@@ -89,8 +92,9 @@ class ControlPlaneConfig:
                      "replica_load_share"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        if self.new_release_window_s < 0 or self.plan_debounce_ms < 0:
-            raise ValueError("new_release_window_s and plan_debounce_ms must not be negative")
+        for name in ("new_release_window_s", "plan_debounce_ms", "displace_margin"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
         if not 0.0 <= self.new_release_quantile <= 1.0:
             raise ValueError("new_release_quantile must be within 0..1")
         if self.log_level.lower() not in _LOG_LEVELS:

@@ -1,8 +1,8 @@
-"""The fill-manifest seam: what each appliance should hold. Planning plugs in here later.
+"""The fill-manifest seam: what each appliance should hold, and when and how fast to fill it.
 
-Today :class:`NoFill` answers every appliance with version 0, no entries and an empty window.
-A planner (popularity x placement x capacity) and fill schedules per site will implement
-:class:`ManifestSource`; the gRPC service and the heartbeat reply only depend on this Protocol.
+``fill.FillCoordinator`` (popularity x placement x capacity, plus the sites' schedules)
+implements :class:`ManifestSource`; the gRPC service and the heartbeat reply only depend on this
+Protocol. :class:`NoFill` is the null object (version 0, nothing to hold) for tests and tools.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ManifestSource(Protocol):
 
 
 class NoFill:
-    """Null object used until fill planning exists. Stateless, so safe across tasks."""
+    """Null object: no appliance has a manifest. Stateless, so safe across tasks."""
 
     def version_for(self, appliance_id: str) -> int:
         return 0
