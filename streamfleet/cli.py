@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "origin": ("origin.cli", "main", "run the origin (serve)"),
     "ingest": ("origin.cli", "ingest_main", "ingest a video file as a title"),
     "control-plane": ("control_plane.cli", "main", "run the control plane (serve)"),
+    "fill": ("control_plane.fill_cli", "fill_main", "fill windows and plans (schedule, run-now, status)"),
     "steering": ("steering.cli", "main", "run the steering service (serve)"),
     "appliance": ("appliance.cli", "main", "run or manage a cache appliance (serve, drain)"),
     "cache-sim": ("appliance.cache_sim", "main", "replay a request trace through an eviction policy"),

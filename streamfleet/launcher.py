@@ -226,7 +226,8 @@ class Fleet:
             "host": "127.0.0.1", "grpc_port": self.ports["cp_grpc"], "http_port": self.ports["cp_http"],
             "db_path": self.workdir / "control-plane" / "registry.sqlite3",
             "heartbeat_interval_ms": self.heartbeat_ms, "down_after_ms": self.down_after_ms,
-            "fleet_secret": FLEET_SECRET, **self.extra.get("control-plane", {}),
+            "fleet_secret": FLEET_SECRET, "origin_url": self.origin_url,
+            **self.extra.get("control-plane", {}),
         })
         write_toml(self.config_path("steering"), {
             "host": "127.0.0.1", "port": self.ports["steering"], "control_plane": self.control_plane_addr,
