@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "upload": ("origin.cli", "upload_main", "upload a video (resumable, tus) with a progress bar"),
     "search": ("origin.cli", "search_main", "search the catalog"),
     "titles": ("origin.cli", "titles_main", "list titles, or show one with its processing progress"),
+    "web": ("web.cli", "main", "serve the viewer, creator and operator pages"),
     "play": ("player.cli", "main", "play a title through steering and print a report"),
     "testclip": ("origin.cli", "testclip_main", "generate a test clip with the bundled ffmpeg"),
     "demo": ("player.demo", "main", "run a whole fleet on 127.0.0.1, play a title twice, report"),
