@@ -6,9 +6,7 @@ import tempfile
 from pathlib import Path
 
 from bench.tools import run_wrk
-from steering.config import SessionSettings
 from streamfleet.launcher import Fleet
-from streamfleet.sessions import issue_session
 
 TITLE = "bench-clip"
 
@@ -18,8 +16,6 @@ def measure_http(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="sf-bench-steering-") as tmp:
         workdir = Path(tmp)
         with Fleet(workdir) as fleet:
-            # Popularity reports go to this fleet's control plane, not to the default port.
-            fleet.extra = {"steering": {"control_plane_http": fleet.control_plane_http}}
             fleet.start()
             clip = workdir / "clip.mp4"
             made = fleet.run_cli("testclip", str(clip), "--seconds", "4", "--width", "320", "--height", "240")
@@ -27,8 +23,7 @@ def measure_http(seconds: float) -> dict[str, float]:
                 raise RuntimeError(made.stderr)
             fleet.ingest(clip, "Bench Clip", TITLE)
             fleet.wait_for_fleet(len(fleet.specs))
-            # Steering requires a viewer session by default; the fleet uses the default session key.
-            session = issue_session(SessionSettings().keyring(), "bench", "viewer", "bench", 2**40)
+            session = fleet.viewer_session(ttl=7200)
             script = workdir / "post.lua"
             script.write_text(
                 'wrk.method = "POST"\n'
