@@ -41,6 +41,10 @@ class LoadReport:
     titles: Sequence[str]
     # Operator asked this appliance to drain: still serving, reported as DRAINING.
     draining: bool = False
+    # Fill manifest version being applied, and bytes of its titles on disk / in total.
+    fill_version: int = 0
+    fill_bytes_done: int = 0
+    fill_bytes_total: int = 0
 
 
 ReportFn = Callable[[], Awaitable[LoadReport]]
@@ -49,6 +53,10 @@ FleetFn = Callable[[list[SiteMember]], None]
 
 
 def _ignore_fleet(members: list[SiteMember]) -> None:
+    return None
+
+
+def _ignore_version(version: int) -> None:
     return None
 
 
@@ -61,6 +69,7 @@ def site_members(state: Any) -> list[SiteMember]:
             url=a.http_url.rstrip("/"),
             weight=capacity_weight(a.capacity_bytes),
             up=a.health != fleet_pb2.HEALTH_DOWN,
+            titles=frozenset(a.titles),
         )
         for a in state.appliances
     ]
@@ -82,10 +91,13 @@ class FleetAgent:
         rand: Callable[[], float] = random.random,
         monotonic: Callable[[], float] = time.monotonic,
         on_fleet: FleetFn = _ignore_fleet,
+        on_fill_version: Callable[[int], None] = _ignore_version,
     ) -> None:
         self._config = config
         self._report = report
         self._on_fleet = on_fleet
+        # Told the latest fill-manifest version from every heartbeat reply.
+        self._on_fill_version = on_fill_version
         self._rpc_timeout_s = rpc_timeout_s
         self._max_backoff_s = max_backoff_s
         self._rand = rand
@@ -177,6 +189,7 @@ class FleetAgent:
                 await asyncio.sleep(self._backoff_s(failures))
                 continue
             self.heartbeats += 1
+            self._on_fill_version(int(reply.fill_version))
             if reply.reregister:
                 log.info("control plane asked this appliance to register again")
                 self._registered = False
@@ -231,6 +244,9 @@ class FleetAgent:
             titles=list(report.titles),
             hits=report.hits,
             misses=report.misses,
+            fill_version=report.fill_version,
+            fill_bytes_done=report.fill_bytes_done,
+            fill_bytes_total=report.fill_bytes_total,
         )
 
     def _backoff_s(self, failures: int) -> float:

@@ -29,7 +29,7 @@ from .httpwire import etag_matches
 from .responses import ChunkFileResponse
 from .stats import ServingStats
 from .streaming import stream_behind_fill
-from .upstream import PEER_FILL_HEADER
+from .upstream import ONLY_IF_CACHED, PEER_FILL_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,14 @@ def build_app(
         peer_request = PEER_FILL_HEADER in request.headers
         if peer_request:
             stats.peer_requests += 1
-        streamed = await stream_behind_fill(appliance, request, key, peer_request)
-        if streamed is not None:
-            return streamed
+        if ONLY_IF_CACHED in request.headers.get("cache-control", "").lower() and key not in store:
+            # A peer's fill asks only for what we hold (RFC 9111: 504); not an error of ours.
+            return json_error(504, f"{key.cache_key} is not cached here")
         try:
-            served = await appliance.obtain(key, peer_request=peer_request)
+            streamed = await stream_behind_fill(appliance, request, key, peer_request)
+            if isinstance(streamed, Response):
+                return streamed
+            served = streamed or await appliance.obtain(key, peer_request=peer_request)
         except ApplianceError as exc:
             response = _error_response(key, exc)
             stats.count("error", len(response.body))

@@ -92,6 +92,18 @@ class Catalog:
             raise UnknownContent(f"title {key.title!r} has no file {key.cache_key!r}")
         return info
 
+    async def files(self, title: str) -> Mapping[str, FileInfo]:
+        """Every file of ``title`` (cache key -> size, sha256), from the cache when it has them.
+
+        Raises UnknownContent, UpstreamError or UpstreamTimeout.
+        """
+        files = self._known.get(title)
+        if files is not None:
+            return files
+        if title in self._unknown:
+            raise UnknownContent(f"unknown title {title!r}")
+        return await self._flight.do(title, lambda: self._fetch(title))
+
     async def close(self) -> None:
         """Cancel lookups in flight (before the HTTP client is closed)."""
         await self._flight.cancel_all()

@@ -10,6 +10,8 @@ from pathlib import Path
 from streamfleet.config import load_config
 from streamfleet.tokens import TokenSettings
 
+from .eviction.factory import POLICY_NAMES
+
 ENV_PREFIX = "APPLIANCE"
 GIB = 1024**3
 
@@ -43,6 +45,9 @@ class ApplianceConfig:
     upstream_timeout_s: float = 5.0
     # Used until the control plane's Register answer names its own interval.
     heartbeat_interval_ms: int = 1000
+    # Longest wait between attempts to reach an unreachable control plane (jittered, doubling
+    # from 0.25 s): after an outage the appliance re-registers at most this long after it returns.
+    control_plane_max_backoff_s: float = 10.0
     # How long the origin's title catalog (sizes, checksums) is trusted; unknown titles are
     # remembered for catalog_negative_ttl_s so a flood of bad ids does not reach the origin.
     catalog_ttl_s: float = 60.0
@@ -63,6 +68,12 @@ class ApplianceConfig:
     overload_connections: int = 2048
     # Idle keep-alive connections are closed after this many seconds.
     keepalive_timeout_s: float = 15.0
+    # A request must arrive whole (head and body) within this many seconds of its first byte,
+    # however steadily it trickles in (slowloris); else the connection is closed.
+    header_timeout_s: float = 10.0
+    # A response that makes no progress for this many seconds (the client stopped reading) is
+    # abandoned and its connection closed.
+    send_timeout_s: float = 60.0
     # Static site peers, appliance id -> base URL (this appliance's own id may be listed too).
     # The control plane's fleet state, when reachable, replaces this list.
     peers: dict[str, str] = field(default_factory=dict)
@@ -70,6 +81,8 @@ class ApplianceConfig:
     # goes to the origin instead.
     peer_connect_timeout_s: float = 0.3
     peer_timeout_s: float = 2.0
+    # A peer that timed out or failed is not asked again for this long (0: ask it every time).
+    peer_cooldown_s: float = 10.0
     # Extra attempts at the origin after a connection error (not after a timeout or bad bytes).
     upstream_retries: int = 1
     # Chunks found on disk at start-up are read back and hashed on their first hit (in a thread);
@@ -77,6 +90,17 @@ class ApplianceConfig:
     verify_on_first_hit: bool = True
     # Bearer token for POST /admin/drain; empty disables the admin endpoints (403).
     admin_token: str = "streamfleet-dev-admin-token"
+    # Eviction order of the chunk store: fifo, lru, s3fifo, sieve or streamfleet (see
+    # appliance/eviction). Chunks of the fill manifest's titles are pinned whatever the policy.
+    eviction_policy: str = "streamfleet"
+    # Fill the store with the control plane's fill manifest inside the site's fill window.
+    fill_enabled: bool = True
+    # The fill pauses while more client connections than this are open (0 = never pauses).
+    fill_yield_connections: int = 256
+    # Chunks the fill fetches at once (all within the window's rate).
+    fill_concurrency: int = 2
+    # How often the fill agent asks for its manifest; a heartbeat naming a newer one asks at once.
+    fill_poll_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -89,6 +113,8 @@ class ApplianceConfig:
             raise ValueError("upstream_timeout_s must be positive")
         if self.heartbeat_interval_ms <= 0:
             raise ValueError("heartbeat_interval_ms must be positive")
+        if self.control_plane_max_backoff_s <= 0:
+            raise ValueError("control_plane_max_backoff_s must be positive")
         if self.catalog_ttl_s < 0 or self.catalog_negative_ttl_s < 0:
             raise ValueError("catalog TTLs must not be negative")
         if not -90.0 <= self.latitude <= 90.0 or not -180.0 <= self.longitude <= 180.0:
@@ -108,15 +134,21 @@ class ApplianceConfig:
             raise ValueError("max_header_bytes must be at least 1024")
         if self.max_connections <= 0 or self.overload_connections <= 0:
             raise ValueError("max_connections and overload_connections must be positive")
-        if self.keepalive_timeout_s <= 0:
-            raise ValueError("keepalive_timeout_s must be positive")
+        if self.keepalive_timeout_s <= 0 or self.header_timeout_s <= 0 or self.send_timeout_s <= 0:
+            raise ValueError("keepalive_timeout_s, header_timeout_s and send_timeout_s must be positive")
         if self.peer_connect_timeout_s <= 0 or self.peer_timeout_s <= 0:
             raise ValueError("peer timeouts must be positive")
+        if self.peer_cooldown_s < 0:
+            raise ValueError("peer_cooldown_s must not be negative")
         if self.upstream_retries < 0:
             raise ValueError("upstream_retries must not be negative")
         for peer_id, url in self.peers.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"peers.{peer_id}: {url!r} is not an http(s) URL")
+        if self.eviction_policy not in POLICY_NAMES:
+            raise ValueError(f"eviction_policy must be one of {', '.join(POLICY_NAMES)}")
+        if self.fill_yield_connections < 0 or self.fill_concurrency < 1 or self.fill_poll_s <= 0:
+            raise ValueError("need fill_yield_connections >= 0, fill_concurrency >= 1, fill_poll_s > 0")
         self.tokens.keyring()  # fail at start-up, naming the problem, not at the first request
 
     @property

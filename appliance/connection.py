@@ -58,6 +58,11 @@ class Connection:
         self.busy = False
         self.closed = False
         self.last_active = time.monotonic()
+        # monotonic() when the first byte of the request being received arrived (None between
+        # requests): the whole request must arrive within the header timeout from then.
+        self.request_since: float | None = None
+        # monotonic() of the last byte sent (or of the start of the response being sent).
+        self.last_sent = self.last_active
         self._dispatcher = dispatcher
         self._max_head = max_head_bytes
         self._buf = bytearray()
@@ -87,6 +92,8 @@ class Connection:
             self.close()
             return
         self.last_active = time.monotonic()
+        if self.request_since is None and not self.busy:
+            self.request_since = self.last_active
         self._buf += data
         if not self.busy:
             self.process()
@@ -129,6 +136,8 @@ class Connection:
                 body = bytes(self._buf[: head.content_length])
                 del self._buf[: head.content_length]
                 self.busy = True
+                self.request_since = None
+                self.last_sent = time.monotonic()
                 self.keep_alive = head.keep_alive
                 self._dispatcher.dispatch(self, head, body)
         finally:
@@ -136,6 +145,8 @@ class Connection:
 
     def _refuse(self, status: int, message: str) -> None:
         self.busy = True
+        self.request_since = None
+        self.last_sent = time.monotonic()
         self.keep_alive = False
         self._dispatcher.reject(self, status, message)
 
@@ -152,7 +163,16 @@ class Connection:
             self._reading = True
             self.loop.add_reader(self.fd, self._on_readable)
         if self._buf:
+            self.request_since = self.last_active  # a pipelined request's bytes are here already
             self.process()
+
+    def overdue(self, request_cutoff: float, send_cutoff: float) -> bool:
+        """True when a request began arriving before ``request_cutoff`` and is still incomplete
+        (slowloris), or a response waiting for the client to read has sent nothing since
+        ``send_cutoff`` (a client that stopped reading)."""
+        if not self.busy:
+            return self.request_since is not None and self.request_since < request_cutoff
+        return self._writing and self.last_sent < send_cutoff
 
     @property
     def idle(self) -> bool:
@@ -230,6 +250,8 @@ class Connection:
                     self.close()
                     return
                 del self._out[:n]
+                if n:
+                    self.last_sent = time.monotonic()
                 if self._out:
                     self._want_write()
                     return
@@ -247,6 +269,7 @@ class Connection:
                     return
                 self._file_off += n
                 self._file_left -= n
+                self.last_sent = time.monotonic()
                 continue
             break
         if self._writing:

@@ -25,6 +25,11 @@ from .agent import FleetAgent, LoadReport
 from .catalog import Catalog
 from .config import ApplianceConfig
 from .errors import NotStored, StoreError, UnknownContent, UpstreamError
+from .eviction import StoreAdapter, make_policy
+from .fill import FillStats
+from .fill_agent import FillAgent
+from .fill_client import GrpcManifestClient
+from .fill_metrics import FillCollector
 from .flight import SingleFlight
 from .metrics import ApplianceMetrics
 from .peers import PeerDirectory
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 # A chunk evicted between its fill and its pin (a store smaller than the working set) is
 # fetched again this many times before the request gives up.
 _FILL_ATTEMPTS = 2
+# A chunk just filled is kept from eviction this long, so the requests that waited for the fill
+# can pin it even when a full, busy store is evicting as fast as it fills.
+_FRESH_S = 1.0
 # A disk error this recent makes the appliance report itself unhealthy.
 _DISK_ERROR_WINDOW_S = 30.0
 
@@ -79,10 +87,15 @@ class Appliance:
         self.clock = clock
         self.keyring = config.tokens.keyring()
         self.leeway = config.tokens.leeway_seconds
-        self.store = ChunkStore(config.data_dir, config.capacity_bytes)
+        self.store = ChunkStore(
+            config.data_dir,
+            config.capacity_bytes,
+            policy=StoreAdapter(make_policy(config.eviction_policy, config.capacity_bytes)),
+            fresh_s=_FRESH_S,
+        )
         self.stats = ServingStats()
         self._loop_stats: list[ServingStats] = []
-        self.peers = PeerDirectory(config.id, config.site, config.peers)
+        self.peers = PeerDirectory(config.id, config.site, config.peers, cooldown_s=config.peer_cooldown_s)
         self.draining = False
         # Open client connections, kept by the HTTP front end (the fast server counts sockets,
         # uvicorn mode counts requests in flight).
@@ -98,6 +111,10 @@ class Appliance:
         self._catalog: Catalog | None = None
         self._fetcher: MissFetcher | None = None
         self.agent: FleetAgent | None = None
+        # The fill agent (nightly fill of the manifest's titles) and its progress.
+        self.fill: FillAgent | None = None
+        self.fill_stats = FillStats()
+        self.metrics.registry.register(FillCollector(self.fill_stats, self.store))
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -123,13 +140,44 @@ class Appliance:
             observe=self.metrics.observe_upstream,
             observe_attempt=self.metrics.observe_attempt,
         )
+        if self._run_agent and c.fill_enabled:
+            self.fill = self._fill_agent(self._catalog, self._fetcher)
+            self.fill.start()
         if self._run_agent:
-            self.agent = FleetAgent(c, self.report, on_fleet=self.peers.update_from_fleet)
+            self.agent = FleetAgent(
+                c,
+                self.report,
+                on_fleet=self.peers.update_from_fleet,
+                on_fill_version=self._notify_fill,
+                max_backoff_s=c.control_plane_max_backoff_s,
+            )
             self.agent.start()
         log.info("appliance ready", extra={"appliance": c.id, "site": c.site, "url": c.http_url})
 
+    def _fill_agent(self, catalog: Catalog, fetcher: MissFetcher) -> FillAgent:
+        c = self.config
+        return FillAgent(
+            store=self.store,
+            manifests=GrpcManifestClient(c.control_plane, c.id, c.secret),
+            files=catalog.files,
+            fetch=lambda key, holders: fetcher.fill(key, holders=holders),
+            holders=self.peers.holders,
+            load=lambda: self.connections(),
+            state_path=c.data_dir / "fill_state.json",
+            stats=self.fill_stats,
+            yield_connections=c.fill_yield_connections,
+            concurrency=c.fill_concurrency,
+            poll_s=c.fill_poll_s,
+        )
+
+    def _notify_fill(self, version: int) -> None:
+        if self.fill is not None:
+            self.fill.notify_version(version)
+
     async def stop(self) -> None:
-        """Stop the agent, cancel fills and checks in flight, close the upstream client."""
+        """Stop the agents, cancel fills and checks in flight, close the upstream client."""
+        if self.fill is not None:
+            await self.fill.stop()
         if self.agent is not None:
             await self.agent.stop()
         await self._verify_flight.cancel_all()
@@ -252,7 +300,7 @@ class Appliance:
             log.error("cannot read a chunk back", extra={"key": chunk.key.cache_key, "error": str(exc)})
             digest = ""
         if chunk.size == info.size and digest == info.sha256:
-            self.store.mark_verified(chunk.key, digest)
+            self.store.mark_verified(chunk.key, digest, chunk.stat)
             return True
         self.store.drop_corrupt(chunk.key)
         return False
@@ -261,6 +309,7 @@ class Appliance:
 
     async def health(self) -> Health:
         """The appliance's own view of its health (disk, load, drain state)."""
+        self.store.trim()  # the heartbeat's and /healthz's beat also ends brief overshoots
         writable = await asyncio.to_thread(self.store.check_writable)
         last_error = self.store.stats.last_disk_error
         recent_error = last_error > 0 and self._monotonic() - last_error < _DISK_ERROR_WINDOW_S
@@ -305,6 +354,9 @@ class Appliance:
             bytes_sent=s.bytes_sent,
             titles=self.store.titles(),
             draining=self.draining,
+            fill_version=self.fill_stats.version,
+            fill_bytes_done=self.fill_stats.bytes_done,
+            fill_bytes_total=self.fill_stats.bytes_total,
         )
 
 

@@ -50,3 +50,7 @@ class RangeError(ApplianceError):
         super().__init__(message)
         self.status = status
         self.size = size
+
+
+class FillError(ApplianceError):
+    """The fill agent cannot get its manifest (control plane unreachable, refused, or malformed)."""

@@ -152,12 +152,16 @@ class FastServer:
             await asyncio.to_thread(thread.join, 5)
 
     async def _sweep(self) -> None:
-        """Close keep-alive connections idle longer than the timeout (and stalled request heads)."""
-        timeout = self.config.keepalive_timeout_s
+        """Close keep-alive connections idle longer than the timeout, requests that trickle in
+        slower than the header timeout (slowloris), and responses nobody reads any more."""
+        c = self.config
+        shortest = min(c.keepalive_timeout_s, c.header_timeout_s, c.send_timeout_s)
         while True:
-            await asyncio.sleep(min(1.0, timeout / 2))
+            await asyncio.sleep(min(1.0, shortest / 2))
+            now = time.monotonic()
+            cutoffs = (now - c.keepalive_timeout_s, now - c.header_timeout_s, now - c.send_timeout_s)
             for hit_loop in self._loops:
-                hit_loop.call(hit_loop.close_idle, time.monotonic() - timeout)
+                hit_loop.call(hit_loop.close_idle, *cutoffs)
 
     def _accept(self, listener: socket.socket) -> None:
         for _ in range(64):

@@ -118,9 +118,11 @@ class HitLoop:
         for conn in list(self.conns):
             conn.close()
 
-    def close_idle(self, cutoff: float) -> None:
+    def close_idle(self, cutoff: float, request_cutoff: float = 0.0, send_cutoff: float = 0.0) -> None:
+        """Close connections idle since ``cutoff``, receiving one request since ``request_cutoff``
+        or stuck sending since ``send_cutoff`` (all monotonic times)."""
         for conn in list(self.conns):
-            if not conn.busy and conn.last_active < cutoff:
+            if (not conn.busy and conn.last_active < cutoff) or conn.overdue(request_cutoff, send_cutoff):
                 conn.close()
 
     # -- Dispatcher -----------------------------------------------------------------------

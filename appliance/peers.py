@@ -9,7 +9,8 @@ fleet state wins (it also says which peers are down).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from streamfleet.placement import Member, Placement
@@ -28,6 +29,8 @@ class SiteMember:
     weight: float = 1.0
     # False when the control plane has marked it down (it is then never asked).
     up: bool = True
+    # Titles it reports holding (complete or partial), from its heartbeats.
+    titles: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +42,23 @@ class Peer:
 class PeerDirectory:
     """Site peers and their placement. Replaced wholesale on update; safe across tasks."""
 
-    def __init__(self, self_id: str, site: str, static: Mapping[str, str], max_candidates: int = 2) -> None:
+    def __init__(
+        self,
+        self_id: str,
+        site: str,
+        static: Mapping[str, str],
+        max_candidates: int = 2,
+        cooldown_s: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``cooldown_s``: a peer that failed (:meth:`suspend`) is not asked for this long."""
         self._self_id = self_id
         self._site = site
         self._max = max_candidates
+        self._cooldown_s = cooldown_s
+        self._monotonic = monotonic
+        # Peer id -> monotonic() until which it is not asked (it timed out or refused us).
+        self._suspended: dict[str, float] = {}
         self._members: dict[str, SiteMember] = {}
         self._placement = Placement([])
         # Fleet-state updates applied (0: still on the static config).
@@ -68,6 +84,25 @@ class PeerDirectory:
     def member_ids(self) -> list[str]:
         return sorted(self._members)
 
+    def suspend(self, peer_id: str) -> None:
+        """Leave ``peer_id`` out of :meth:`candidates` and :meth:`holders` for ``cooldown_s``: it
+        stalled or failed, and every miss waiting for it again would cost a timeout each."""
+        if self._cooldown_s > 0:
+            self._suspended[peer_id] = self._monotonic() + self._cooldown_s
+            log.warning("site peer failed; not asking it for a while",
+                        extra={"peer": peer_id, "seconds": self._cooldown_s})
+
+    def _usable(self, member: SiteMember) -> bool:
+        if not (member.up and member.url):
+            return False
+        until = self._suspended.get(member.id)
+        if until is None:
+            return True
+        if self._monotonic() < until:
+            return False
+        del self._suspended[member.id]
+        return True
+
     def candidates(self, title: str) -> list[Peer]:
         """Peers to ask for ``title`` before the origin, best first.
 
@@ -80,6 +115,19 @@ class PeerDirectory:
             if member_id == self._self_id or len(out) >= self._max:
                 break
             member = self._members[member_id]
-            if member.up and member.url:
+            if self._usable(member):
                 out.append(Peer(member.id, member.url))
+        return out
+
+    def holders(self, title: str) -> list[Peer]:
+        """Site peers that report holding ``title`` (some of its chunks at least), in placement
+        order: where the fill asks first, before the origin. Down peers are skipped; at most
+        ``max_candidates``; empty means "origin"."""
+        out: list[Peer] = []
+        for member_id in self._placement.rank(title):
+            member = self._members[member_id]
+            if member_id != self._self_id and title in member.titles and self._usable(member):
+                out.append(Peer(member.id, member.url))
+                if len(out) >= self._max:
+                    break
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Container
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from streamfleet.addressing import ChunkKey
 
@@ -37,17 +37,38 @@ class EvictionPolicy(Protocol):
         ...
 
 
+@runtime_checkable
+class PinnablePolicy(EvictionPolicy, Protocol):
+    """A policy that can set pinned keys aside, so :meth:`victim` never has to skip over them.
+
+    The store pins the chunks of the fill manifest's titles this way (most of a full disk), which
+    keeps choosing a victim O(1) instead of O(pinned keys).
+    """
+
+    def pin(self, key: ChunkKey) -> None:
+        """Take a tracked ``key`` out of the eviction order until :meth:`unpin`."""
+        ...
+
+    def unpin(self, key: ChunkKey) -> None:
+        """Put a pinned ``key`` back into the eviction order, as just used."""
+        ...
+
+
 class LRUPolicy:
     """Least recently used first. O(1) insert/touch/remove; victim is O(1 + pinned keys skipped)."""
 
     def __init__(self) -> None:
         # Oldest use first; values unused (an ordered set).
         self._order: OrderedDict[ChunkKey, None] = OrderedDict()
+        # Pinned keys, out of the order until unpinned.
+        self._parked: set[ChunkKey] = set()
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._order) + len(self._parked)
 
     def insert(self, key: ChunkKey, size: int) -> None:
+        if key in self._parked:
+            return
         self._order[key] = None
         self._order.move_to_end(key)
 
@@ -57,6 +78,17 @@ class LRUPolicy:
 
     def remove(self, key: ChunkKey) -> None:
         self._order.pop(key, None)
+        self._parked.discard(key)
+
+    def pin(self, key: ChunkKey) -> None:
+        if key in self._order:
+            del self._order[key]
+            self._parked.add(key)
+
+    def unpin(self, key: ChunkKey) -> None:
+        if key in self._parked:
+            self._parked.discard(key)
+            self._order[key] = None
 
     def victim(self, pinned: Container[ChunkKey]) -> ChunkKey | None:
         for key in self._order:

@@ -38,6 +38,12 @@ class FillProgress:
         while self.written <= offset and self.ok is None:
             await self._event.wait()
 
+    async def finished(self) -> bool:
+        """Wait for the outcome: True once verified and committed, False when the fill failed."""
+        while self.ok is None:
+            await self._event.wait()
+        return self.ok
+
     def _wake(self) -> None:
         event, self._event = self._event, asyncio.Event()
         event.set()

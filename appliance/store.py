@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +27,7 @@ from typing import BinaryIO
 from streamfleet.addressing import AddressError, ChunkKey, parse_key
 
 from .errors import ChunkTooLarge, NotStored, StoreError
-from .policy import EvictionPolicy, LRUPolicy
+from .policy import EvictionPolicy, LRUPolicy, PinnablePolicy
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,9 @@ class StoreStats:
     evicted_bytes: int = 0
     # Chunks dropped from the index because their file vanished or changed size behind our back.
     dropped: int = 0
+    # Verified chunks whose file changed identity (inode, mtime or ctime) behind our back: they
+    # are hashed again before they are served.
+    changed: int = 0
     # Chunks made servable by a writer.
     commits: int = 0
     # Chunks whose bytes failed verification on read (dropped, to be fetched again).
@@ -79,6 +82,12 @@ class _Entry:
     pins: int = 0
     # Known-good sha256 (set by the writer that verified it, or by a read-back check).
     sha256: str | None = None
+    # (inode, mtime_ns, ctime_ns) of the file when last seen; any write to the file, or a new
+    # file in its place, changes it even when the size stays the same.
+    ident: tuple[int, int, int] | None = None
+    # monotonic() until which a just-written chunk is not evicted: the requests that waited for
+    # its fill must get to pin it first (else a busy, full store evicts it in between).
+    fresh_until: float = 0.0
 
 
 class ChunkStore:
@@ -91,15 +100,25 @@ class ChunkStore:
         policy: EvictionPolicy | None = None,
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
+        fresh_s: float = 0.0,
     ) -> None:
+        """``fresh_s``: a chunk just written is not evicted for this long (0: it may be at once),
+        so the requests that waited for its fill can pin it before a busy, full store evicts it;
+        the store may then be over capacity by that much fill traffic until :meth:`trim`."""
         if capacity_bytes <= 0:
             raise ValueError("capacity_bytes must be positive")
+        self._fresh_s = fresh_s
         self.chunks_dir = data_dir / "chunks"
         self._root = str(self.chunks_dir) + os.sep
         self.tmp_dir = data_dir / "tmp"
         self.capacity_bytes = capacity_bytes
         self.stats = StoreStats()
         self._policy: EvictionPolicy = policy if policy is not None else LRUPolicy()
+        # The same policy when it can set pinned keys aside (fill pins then cost nothing to skip).
+        self._pinnable = self._policy if isinstance(self._policy, PinnablePolicy) else None
+        # Titles whose chunks the fill manifest pins (never evicted), and their bytes on disk.
+        self._fill_titles: frozenset[str] = frozenset()
+        self._fill_bytes = 0
         self._clock = clock
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -134,15 +153,15 @@ class ChunkStore:
             self._entries.clear()
             self._titles.clear()
             self._used = 0
-            for key, size, last_access in found:
-                self._add_locked(key, size, last_access)
+            for key, size, last_access, ident in found:
+                self._add_locked(key, size, last_access, ident=ident)
             self._evict_locked(protect=None)
         log.info(
             "chunk store opened",
             extra={"chunks": len(found), "used_bytes": self._used, "stray_temp_files": stray},
         )
 
-    def _scan(self) -> Iterator[tuple[ChunkKey, int, float]]:
+    def _scan(self) -> Iterator[tuple[ChunkKey, int, float, tuple[int, int, int]]]:
         """Every chunk file under ``chunks/`` as (key, size, last use).
 
         The layout is at most three levels deep (title/rendition/file), so a bounded scandir
@@ -158,7 +177,9 @@ class ChunkStore:
                 else:
                     yield from self._chunk(f"{title.name}/{entry.name}", entry)
 
-    def _chunk(self, rel: str, entry: os.DirEntry[str]) -> Iterator[tuple[ChunkKey, int, float]]:
+    def _chunk(
+        self, rel: str, entry: os.DirEntry[str]
+    ) -> Iterator[tuple[ChunkKey, int, float, tuple[int, int, int]]]:
         try:
             key = parse_key(rel)
             st = entry.stat(follow_symlinks=False)
@@ -169,7 +190,7 @@ class ChunkStore:
             log.warning("ignoring a file that is not a chunk", extra={"path": entry.path})
             return
         # atime (relatime: coarse) or mtime, whichever is later, approximates last use.
-        yield key, st.st_size, max(st.st_atime, st.st_mtime)
+        yield key, st.st_size, max(st.st_atime, st.st_mtime), _ident(st)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -196,7 +217,9 @@ class ChunkStore:
 
         Returns the chunk's path, size and stat (one ``stat()`` call, cheap enough for the
         event loop). Raises NotStored on a miss, including a file that vanished or changed
-        size (that chunk is dropped from the index).
+        size (that chunk is dropped from the index). A file whose identity (inode, mtime,
+        ctime) changed since it was verified comes back with ``sha256=None``: it was written
+        to behind our back and must be hashed again (:meth:`mark_verified`) before it is trusted.
         """
         with self._lock:
             entry = self._entries.get(key)
@@ -214,16 +237,27 @@ class ChunkStore:
                 if st is not None:
                     self._unlink(Path(path))
                 raise NotStored(key.cache_key)
+            ident = _ident(st)
+            if ident != entry.ident:
+                if entry.sha256 is not None:
+                    log.warning("chunk file changed on disk; verifying again", extra={"key": key.cache_key})
+                    self.stats.changed += 1
+                entry.sha256 = None
+                entry.ident = ident
             entry.pins += 1
             entry.last_access = self._clock()
             self._policy.touch(key)
             return StoredChunk(key, path, entry.size, st, entry.sha256)
 
-    def mark_verified(self, key: ChunkKey, sha256: str) -> None:
-        """Record that the file of ``key`` was read back and hashes to ``sha256``."""
+    def mark_verified(self, key: ChunkKey, sha256: str, st: os.stat_result | None = None) -> None:
+        """Record that the file of ``key`` was read back and hashes to ``sha256``.
+
+        ``st``: the stat the caller took before reading (the one :meth:`pin` returned); the mark
+        is ignored when the file has changed identity since, so a later write is not trusted.
+        """
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None:
+            if entry is not None and (st is None or _ident(st) == entry.ident):
                 entry.sha256 = sha256
 
     def drop_corrupt(self, key: ChunkKey) -> None:
@@ -241,6 +275,42 @@ class ChunkStore:
         """Count a failed disk operation (here or seen outside the store, e.g. a read)."""
         self.stats.disk_errors += 1
         self.stats.last_disk_error = self._monotonic()
+
+    @property
+    def fill_pinned_bytes(self) -> int:
+        """Bytes on disk of the chunks :meth:`pin_titles` pins."""
+        return self._fill_bytes
+
+    def fill_pinned(self, key: ChunkKey) -> bool:
+        """True when ``key`` belongs to a title the fill manifest pins (stored or not)."""
+        return key.title in self._fill_titles
+
+    def pin_titles(self, titles: Iterable[str]) -> None:
+        """Pin every chunk of ``titles``, held now or stored later, until the next call: eviction
+        never picks them (the fill manifest's titles). Chunks of titles no longer listed become
+        ordinary cache again, evicted at once if the store is over capacity. O(chunks held)."""
+        new = frozenset(titles)
+        with self._lock:
+            old, self._fill_titles = self._fill_titles, new
+            fill_bytes = 0
+            for key, entry in self._entries.items():
+                was, now = key.title in old, key.title in new
+                fill_bytes += entry.size if now else 0
+                if self._pinnable is not None and was != now:
+                    if now:
+                        self._pinnable.pin(key)
+                    else:
+                        self._pinnable.unpin(key)
+            self._fill_bytes = fill_bytes
+            if self._used > self.capacity_bytes:
+                self._evict_locked(protect=None)
+
+    def trim(self) -> None:
+        """Evict down to the capacity if the store is over it (chunks just written are kept from
+        eviction for ``fresh_s``, so a burst of fills can overshoot briefly); call it now and then."""
+        with self._lock:
+            if self._used > self.capacity_bytes:
+                self._evict_locked(protect=None)
 
     def unpin(self, key: ChunkKey) -> None:
         """Release one :meth:`pin`; evicts if the store went over capacity meanwhile."""
@@ -285,10 +355,13 @@ class ChunkStore:
                 old.size = size
                 old.last_access = self._clock()
                 old.sha256 = sha256
+                old.ident = _ident(st)
+                old.fresh_until = self._monotonic() + self._fresh_s
                 self._used += size
                 self._policy.insert(key, size)
             else:
-                self._add_locked(key, size, self._clock(), sha256)
+                self._add_locked(key, size, self._clock(), sha256, _ident(st))
+                self._entries[key].fresh_until = self._monotonic() + self._fresh_s
             self.stats.commits += 1
             self._evict_locked(protect=key)
         _fsync_dir(final.parent)
@@ -307,11 +380,23 @@ class ChunkStore:
 
     # -- index internals (call with the lock held) ----------------------------------------
 
-    def _add_locked(self, key: ChunkKey, size: int, last_access: float, sha256: str | None = None) -> None:
-        self._entries[key] = _Entry(size, last_access, self._root + key.relative_path, sha256=sha256)
+    def _add_locked(
+        self,
+        key: ChunkKey,
+        size: int,
+        last_access: float,
+        sha256: str | None = None,
+        ident: tuple[int, int, int] | None = None,
+    ) -> None:
+        fspath = self._root + key.relative_path
+        self._entries[key] = _Entry(size, last_access, fspath, sha256=sha256, ident=ident)
         self._titles[key.title] += 1
         self._used += size
         self._policy.insert(key, size)
+        if key.title in self._fill_titles:
+            self._fill_bytes += size
+            if self._pinnable is not None:
+                self._pinnable.pin(key)
 
     def _remove_locked(self, key: ChunkKey) -> None:
         entry = self._entries.pop(key, None)
@@ -321,6 +406,8 @@ class ChunkStore:
         self._titles[key.title] -= 1
         if self._titles[key.title] <= 0:
             del self._titles[key.title]
+        if key.title in self._fill_titles:
+            self._fill_bytes -= entry.size
         self._policy.remove(key)
 
     def _evict_locked(self, protect: ChunkKey | None) -> None:
@@ -328,7 +415,7 @@ class ChunkStore:
 
         When only pinned chunks remain the store stays over capacity until they are unpinned.
         """
-        pinned = _Pinned(self._entries, protect)
+        pinned = _Pinned(self._entries, protect, self._fill_titles, self._monotonic())
         while self._used > self.capacity_bytes:
             key = self._policy.victim(pinned)
             if key is None:
@@ -363,9 +450,17 @@ class ChunkStore:
 class _Pinned:
     """The keys eviction must skip: chunks being served, plus the one just written."""
 
-    def __init__(self, entries: dict[ChunkKey, _Entry], protect: ChunkKey | None) -> None:
+    def __init__(
+        self,
+        entries: dict[ChunkKey, _Entry],
+        protect: ChunkKey | None,
+        titles: frozenset[str] = frozenset(),
+        now: float = 0.0,
+    ) -> None:
         self._entries = entries
         self._protect = protect
+        self._titles = titles
+        self._now = now
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, ChunkKey):
@@ -373,7 +468,9 @@ class _Pinned:
         if key == self._protect:
             return True
         entry = self._entries.get(key)
-        return entry is not None and entry.pins > 0
+        return entry is not None and (
+            entry.pins > 0 or key.title in self._titles or entry.fresh_until > self._now
+        )
 
 
 class ChunkWriter:
@@ -454,6 +551,11 @@ class ChunkWriter:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+def _ident(st: os.stat_result) -> tuple[int, int, int]:
+    """What changes when a file is written to or replaced, whatever its size."""
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _entries(path: str) -> list[os.DirEntry[str]]:

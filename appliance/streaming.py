@@ -33,31 +33,41 @@ class TransferAborted(ApplianceError):
 
 async def stream_behind_fill(
     appliance: Appliance, request: Request, key: ChunkKey, peer_request: bool
-) -> Response | None:
-    """A streaming response for a plain GET whose chunk is being filled; None to serve normally.
+) -> Response | Served | None:
+    """Start the fill of a plain GET's chunk and answer while it is still being written.
 
-    None for HEAD, Range and conditional requests, chunks already stored, and fills that end
-    before their body starts (the caller then waits for the fill as usual).
+    Returns a streaming response once the fill's body starts arriving; the fill's own outcome
+    (a pinned :class:`Served` the caller must unpin, or its ApplianceError raised) when the fill
+    ends before its body starts, so a failed fill is reported, never fetched a second time; and
+    None for HEAD, Range and conditional requests and chunks already stored (the caller then
+    calls ``obtain`` itself).
     """
     if request.method != "GET" or key in appliance.store:
         return None
     if "range" in request.headers or "if-none-match" in request.headers:
         return None
     obtain = asyncio.get_running_loop().create_task(appliance.obtain(key, peer_request=peer_request))
-    obtain.add_done_callback(lambda task: _release(appliance, key, task))
     fetcher = appliance.fetcher
     progress = fetcher.progress(key)
-    while progress is None and not obtain.done():
-        waiter = asyncio.ensure_future(fetcher.published())
-        await asyncio.wait({obtain, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        progress = fetcher.progress(key)
-    if progress is None:
-        return None  # the fill already ended (or failed): the normal path reports it
     try:
-        fd = os.open(progress.path, os.O_RDONLY)
-    except OSError:
-        return None  # committed and renamed meanwhile: serve it from the store
+        while progress is None and not obtain.done():
+            waiter = asyncio.ensure_future(fetcher.published())
+            try:
+                await asyncio.wait({obtain, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+            progress = fetcher.progress(key)
+        fd = -1 if progress is None else _open(progress)
+        if fd < 0:
+            # The fill ended before its body started, or committed (renamed) meanwhile: its
+            # outcome is the answer. The pin obtain() took passes to the caller.
+            return await asyncio.shield(obtain)
+    except asyncio.CancelledError:
+        obtain.add_done_callback(lambda task: _release(appliance, key, task))
+        raise
+    assert progress is not None
+    # The streamed response reads the temp file: the pin obtain() takes is not needed.
+    obtain.add_done_callback(lambda task: _release(appliance, key, task))
     headers = {
         "content-length": str(progress.size),
         "etag": f'"{progress.sha256}"',
@@ -69,8 +79,16 @@ async def stream_behind_fill(
     )
 
 
+def _open(progress: FillProgress) -> int:
+    """A read descriptor of the fill's temp file; -1 when it was already renamed into place."""
+    try:
+        return os.open(progress.path, os.O_RDONLY)
+    except OSError:
+        return -1
+
+
 def _release(appliance: Appliance, key: ChunkKey, task: asyncio.Task[Served]) -> None:
-    """The streamed response reads the temp file; the pin obtain() took is not needed."""
+    """Drop the pin of an obtain() whose chunk nobody will send from the store."""
     if task.cancelled() or task.exception() is not None:
         return
     appliance.store.unpin(key)
@@ -96,14 +114,20 @@ async def _body(
                 raise TransferAborted("temp file shorter than reported")
             sent += len(data)
             yield data
-        served = await asyncio.shield(obtain)  # raises when the fill failed: abort
-        if progress.ok is not True:
+        # The last byte depends on the fill's own verdict only: obtain() may return a moment
+        # before the fill records it (the committed chunk is already in the store), or fail
+        # after it (a full store evicted the chunk before it could be pinned) -- the bytes in
+        # this temp file were verified all the same.
+        if not await progress.finished():
             raise TransferAborted("fill did not verify")
         if sent < progress.size:
             data = await asyncio.to_thread(os.pread, fd, progress.size - sent, sent)
             sent += len(data)
             yield data
-        result = served.result
+        try:
+            result = (await asyncio.shield(obtain)).result
+        except ApplianceError:
+            result = "miss"
     except (ApplianceError, OSError) as exc:
         log.warning("aborting a streamed miss", extra={"path": str(progress.path), "error": str(exc)})
         raise

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -23,13 +23,15 @@ from .catalog import Catalog, FileInfo, origin_errors
 from .config import ApplianceConfig
 from .errors import ChecksumMismatch, ChunkTooLarge, UnknownContent, UpstreamError, UpstreamTimeout
 from .flight import SingleFlight
-from .peers import PeerDirectory
+from .peers import Peer, PeerDirectory
 from .progress import FillProgress
 from .store import ChunkStore
 
 log = logging.getLogger(__name__)
 
 PEER_FILL_HEADER = "x-streamfleet-peer-fill"
+# Sent (as Cache-Control) to peers the fill asks: answer from disk or say 504, never fetch for us.
+ONLY_IF_CACHED = "only-if-cached"
 
 # (outcome, seconds) of every whole fill; outcome is ok|timeout|error|mismatch|not_found|cancelled.
 FetchObserver = Callable[[str, float], None]
@@ -124,28 +126,32 @@ class MissFetcher:
         event, self._published = self._published, asyncio.Event()
         event.set()
 
-    async def fill(self, key: ChunkKey, allow_peer: bool = True) -> str:
+    async def fill(
+        self, key: ChunkKey, allow_peer: bool = True, holders: Sequence[Peer] | None = None
+    ) -> str:
         """Make sure ``key`` is in the store, fetching it unless a fetch is already running.
 
         Returns where the bytes came from: "peer" or "origin". ``allow_peer=False`` (a peer's
         own fill request) goes to the origin only, unless it joins a fill already running.
+        ``holders`` (the fill agent): ask these peers instead of placement's candidates, with
+        ``Cache-Control: only-if-cached`` so a peer lacking the chunk says so rather than fetch it.
         Raises UnknownContent, UpstreamTimeout, UpstreamError (ChecksumMismatch included) or
         StoreError; on any error nothing is stored.
         """
-        return await self._flight.do(key.cache_key, lambda: self._fetch(key, allow_peer))
+        return await self._flight.do(key.cache_key, lambda: self._fetch(key, allow_peer, holders))
 
     async def close(self) -> None:
         """Cancel the fetches in flight (their temp files are deleted)."""
         await self._flight.cancel_all()
 
-    async def _fetch(self, key: ChunkKey, allow_peer: bool) -> str:
+    async def _fetch(self, key: ChunkKey, allow_peer: bool, holders: Sequence[Peer] | None = None) -> str:
         started = time.monotonic()
         outcome = "error"
         try:
             info = await self.catalog.file_info(key)
             if info.size > self._store.capacity_bytes:
                 raise ChunkTooLarge(f"{key.cache_key} ({info.size} bytes) exceeds the store capacity")
-            source = await self._from_peers(key, info) if allow_peer else None
+            source = await self._from_peers(key, info, holders) if allow_peer else None
             if source is None:
                 await self._from_origin(key, info)
                 source = "origin"
@@ -165,16 +171,25 @@ class MissFetcher:
         finally:
             self._observe(outcome, time.monotonic() - started)
 
-    async def _from_peers(self, key: ChunkKey, info: FileInfo) -> str | None:
-        for peer in self._peers.candidates(key.title):
+    async def _from_peers(
+        self, key: ChunkKey, info: FileInfo, holders: Sequence[Peer] | None = None
+    ) -> str | None:
+        cached_only = holders is not None
+        for peer in self._peers.candidates(key.title) if holders is None else holders:
             url = peer.url + key.signed_path(self._token(key))
             started = time.monotonic()
             try:
                 self.peer_requests += 1
-                await self._download(key, url, info, timeout=self._peer_timeout, peer=True)
+                await self._download(
+                    key, url, info, timeout=self._peer_timeout, peer=True, cached_only=cached_only
+                )
             except (UpstreamError, UnknownContent) as exc:
                 self._observe_attempt("peer", _outcome(exc), time.monotonic() - started)
-                log.warning(
+                if isinstance(exc, UpstreamError) and not isinstance(exc, ChecksumMismatch):
+                    self._peers.suspend(peer.id)  # stalled or unreachable: spare the next misses
+                # A peer without the chunk is ordinary (it holds the title only partly).
+                log.log(
+                    logging.DEBUG if isinstance(exc, UnknownContent) else logging.WARNING,
                     "peer fill failed; trying the next upstream",
                     extra={"key": key.cache_key, "peer": peer.id, "error": str(exc)},
                 )
@@ -213,11 +228,14 @@ class MissFetcher:
         info: FileInfo,
         timeout: httpx.Timeout | None = None,
         peer: bool = False,
+        cached_only: bool = False,
     ) -> None:
         writer = await asyncio.to_thread(self._store.writer, key)
         progress = FillProgress(writer.path, info.size, info.sha256)
         what = "peer fetch" if peer else "chunk fetch"
         headers = {PEER_FILL_HEADER: self._config.id} if peer else {}
+        if cached_only:
+            headers["cache-control"] = ONLY_IF_CACHED
         try:
             digest = hashlib.sha256()
             self.upstream_requests += 1
@@ -227,7 +245,7 @@ class MissFetcher:
                     request.extensions["timeout"] = timeout.as_dict()
                 response = await self._client.send(request, stream=True)
                 try:
-                    if response.status_code == 404:
+                    if response.status_code == 404 or (cached_only and response.status_code == 504):
                         raise UnknownContent(f"upstream has no {key.cache_key}")
                     if response.status_code != 200:
                         raise UpstreamError(f"upstream answered {response.status_code} for {key.cache_key}")

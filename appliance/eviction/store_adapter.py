@@ -38,6 +38,14 @@ class StoreAdapter(Generic[K]):
     def remove(self, key: K) -> None:
         self.policy.remove(key)
 
+    def pin(self, key: K) -> None:
+        """Park ``key`` (held) outside the eviction order until :meth:`unpin`; pins nest."""
+        self.policy.pin(key)
+
+    def unpin(self, key: K) -> None:
+        """Release one :meth:`pin`; the key comes back as just used."""
+        self.policy.unpin(key)
+
     def victim(self, pinned: Container[Hashable]) -> K | None:
         """The next victim not in ``pinned``; None when the policy is empty or every key is pinned."""
         skipped: list[K] = []
