@@ -2,8 +2,10 @@
 
 Starts origin, control plane, steering and three appliances in two sites as separate processes,
 ingests a test clip, plays the title twice through steering (the second play is served from the
-appliances' disks), prints a human-readable report and, last, one JSON line. Every process it
-started is stopped on the way out, also on Ctrl-C or SIGTERM.
+appliances' disks), runs the fill plan now (as the nightly window would) and plays once more as a
+viewer of the other site, whose appliance now holds the title. It prints a human-readable report
+and, last, one JSON line. Every process it started is stopped on the way out, also on Ctrl-C or
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from player.session import PlayReport, play
 from streamfleet.launcher import Fleet, terminate_on_signals
 
 TITLE_ID = "demo-clip"
+# Inside west-1's advertised prefix 127.77.0.0/16 (see streamfleet.launcher.DEMO_APPLIANCES).
+WEST_VIEWER_IP = "127.77.0.10"
 
 
 def _say(text: str) -> None:
@@ -38,6 +44,28 @@ def _play_summary(n: int, report: PlayReport) -> list[str]:
         f"stalls {report.stalls}, failovers {report.failovers}, bytes verified: {report.bytes_verified}",
         *(f"  error: {e}" for e in report.errors),
     ]
+
+
+async def _play_from(fleet: Fleet, session: str, source_ip: str) -> PlayReport:
+    """Play as a viewer whose address is ``source_ip`` (a loopback alias: steering localises by it)."""
+    transport = httpx.AsyncHTTPTransport(local_address=source_ip)
+    async with httpx.AsyncClient(transport=transport, timeout=10.0) as client:
+        return await play(fleet.steering_url, TITLE_ID, client=client, origin_url=fleet.origin_url,
+                          session=session)
+
+
+def _fill_then_play_elsewhere(fleet: Fleet, session: str) -> dict[str, Any]:
+    """Nightly fill, run now: every site gets the title; then a west viewer plays with no miss."""
+    _say("filling every site from the plan (what the nightly window does), now ...")
+    status = fleet.fill_now()
+    for site, appliances in status.items():
+        for a in appliances:
+            _say(f"  {site}/{a['appliance_id']}: {a['bytes_done']}/{a['bytes_total']} bytes, done={a['done']}")
+    west = asyncio.run(_play_from(fleet, session, WEST_VIEWER_IP))
+    for line in _play_summary(3, west):
+        _say(line)
+    return {"west_play_after_fill_hit_ratio": round(west.hit_ratio, 4), "west_play_ok": west.ok,
+            "fill_bytes": sum(a["bytes_done"] for apps in status.values() for a in apps)}
 
 
 def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
@@ -72,6 +100,7 @@ def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
             reports.append(report)
             for line in _play_summary(n, report):
                 _say(line)
+        summary.update(_fill_then_play_elsewhere(fleet, session))
     except (RuntimeError, OSError) as exc:
         _say(f"demo failed: {exc}")
         summary["error"] = str(exc)
@@ -80,6 +109,8 @@ def run_demo(workdir: Path, clip_seconds: int) -> dict[str, Any]:
         _say("stopped: " + ", ".join(f"{k} (exit {v})" for k, v in codes.items()))
     summary["plays"] = len(reports)
     summary["failed"] = sum(1 for r in reports if not r.ok) + (2 - len(reports))
+    if summary.get("west_play_ok") is False:
+        summary["failed"] += 1
     summary["second_play_hit_ratio"] = round(reports[1].hit_ratio, 4) if len(reports) == 2 else 0.0
     summary["bytes_verified"] = bool(reports) and all(r.bytes_verified is True for r in reports)
     summary["startup_ms"] = [round(r.startup_ms, 1) for r in reports]

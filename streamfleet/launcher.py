@@ -7,6 +7,7 @@ nothing here imports a service. Processes are stopped with SIGTERM (then SIGKILL
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -286,8 +287,6 @@ class Fleet:
 
     def ingest(self, source: Path, name: str, title_id: str) -> dict[str, Any]:
         """Ingest ``source`` through the origin's CLI. Raises RuntimeError with its message."""
-        import json
-
         done = self.run_cli("ingest", str(source), "--title", name, "--id", title_id,
                             "--config", str(self.config_path("origin")))
         if done.returncode != 0:
@@ -308,6 +307,41 @@ class Fleet:
         if login.status_code not in (200, 201):
             raise RuntimeError(f"login refused ({login.status_code}): {login.text[:300]}")
         return str(login.json()["token"])
+
+    def fill(self, *args: str) -> str:
+        """Run ``streamfleet fill ARGS`` against this fleet's control plane; returns stdout.
+
+        Raises RuntimeError with the command's message when it fails.
+        """
+        done = self.run_cli("fill", "--config", str(self.config_path("control-plane")), *args, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"fill {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    def fill_status(self, site: str) -> list[dict[str, Any]]:
+        """Per-appliance fill progress of ``site`` (bytes_done, bytes_total, done, ...)."""
+        status = json.loads(self.fill("--json", "status", "--site", site))
+        appliances: list[dict[str, Any]] = status["appliances"]
+        return appliances
+
+    def site_filled(self, site: str) -> bool:
+        """True when every appliance of ``site`` has completed a non-empty fill."""
+        appliances = self.fill_status(site)
+        return bool(appliances) and all(a["done"] and a["bytes_total"] > 0 for a in appliances)
+
+    def fill_now(self, timeout: float = 60.0) -> dict[str, list[dict[str, Any]]]:
+        """Plan fill now and wait until every site's appliances hold their manifests.
+
+        Returns the final per-site status. Raises RuntimeError on timeout.
+        """
+        self.fill("plan")
+        sites = sorted({s.site for s in self.specs})
+        deadline = time.monotonic() + timeout
+        while not all(self.site_filled(site) for site in sites):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fill did not complete within {timeout:.0f}s")
+            time.sleep(0.2)
+        return {site: self.fill_status(site) for site in sites}
 
     def wait_for_fleet(self, healthy: int, timeout: float = 30.0) -> None:
         """Wait until steering ranks at least ``healthy`` appliances (it follows WatchFleet)."""

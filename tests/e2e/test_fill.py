@@ -50,15 +50,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 def fill_cli(fleet: Fleet, *args: str) -> str:
     """``streamfleet fill ...`` against the fleet's control plane (URL and operator token from its
-    config file, as on the control plane's host). Returns stdout; fails the test on an error."""
-    done = fleet.run_cli("fill", "--config", str(fleet.config_path("control-plane")), *args, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def fill_status(fleet: Fleet, site: str) -> dict[str, Any]:
-    status: dict[str, Any] = json.loads(fill_cli(fleet, "--json", "status", "--site", site))
-    return status
+    config file, as on the control plane's host). Returns stdout."""
+    return fleet.fill(*args)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -69,8 +62,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def site_filled(fleet: Fleet, site: str) -> bool:
-    appliances = fill_status(fleet, site)["appliances"]
-    return bool(appliances) and all(a["done"] and a["bytes_total"] > 0 for a in appliances)
+    return fleet.site_filled(site)
 
 
 def window_around_now(before_min: int, after_min: int) -> str:
@@ -107,7 +99,7 @@ def test_after_fill_the_first_play_is_all_hits(fleet: Fleet) -> None:
     assert re.search(r"east-1 .*100\.0%.*done", fill_cli(fleet, "status", "--site", "east"))
     for appliance in ("east-1", "east-2"):
         assert metric(fleet, appliance, "streamfleet_appliance_fill_pinned_bytes") == total
-    assert not fill_status(fleet, "west")["appliances"][0]["done"], "west's window is closed"
+    assert not fleet.fill_status("west")[0]["done"], "west's window is closed"
 
     report = asyncio.run(play(fleet.steering_url, TITLE, origin_url=fleet.origin_url,
                               session=fleet.viewer_session()))
