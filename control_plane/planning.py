@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streamfleet.placement import Member, Placement
+from streamfleet.placement import Member, Placement, capacity_weight
 
 from .catalog import CatalogTitle
 from .packing import HeadCache, SitePacker, ranking_heads
@@ -50,6 +50,9 @@ class PlanPolicy:
     # A title displaces a previously planned one only when it is more popular by this factor,
     # so noise in the counts of similar titles moves nothing.
     displace_margin: float = 0.5
+    # Share of each appliance's disk that fill may pin; the rest stays ordinary cache for misses
+    # (a fully pinned disk could not take a single miss).
+    fill_fraction: float = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +112,8 @@ PreviousPlan = Mapping[str, Mapping[str, int]]
 
 
 def placement_for(appliances: Sequence[PlanAppliance]) -> Placement:
-    """The placement steering computes for the same appliances: weight = capacity in bytes."""
-    return Placement(Member(a.id, float(a.capacity_bytes)) for a in appliances)
+    """The placement steering computes for the same appliances (the kernel's capacity weight)."""
+    return Placement(Member(a.id, capacity_weight(a.capacity_bytes)) for a in appliances)
 
 
 def plan_fleet(
@@ -174,7 +177,8 @@ def plan_site(
     # Placement orders its members by id too, so member indexes agree with ``members``.
     placement = placement_for(members)
     heads = cache.heads(site, placement, ids) if cache is not None else ranking_heads(placement, ids).tolist()
-    packer = SitePacker(placement, [a.capacity_bytes for a in members], ids, sizes,
+    budgets = [int(a.capacity_bytes * policy.fill_fraction) for a in members]
+    packer = SitePacker(placement, budgets, ids, sizes,
                         np.asarray(scores, dtype=np.float64).tolist(), policy.displace_margin)
     chosen_by_title = packer.pack(order, counts.tolist(), previous_holders, heads)
     return _finish(site, members, ids, sizes, scores, chosen_by_title, previous)

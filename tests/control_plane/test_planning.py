@@ -98,6 +98,17 @@ def test_hot_titles_get_more_replicas_and_the_tail_one() -> None:
     assert sp.unplaced == ()
 
 
+@pytest.mark.parametrize("fraction", [0.5, 0.8, 1.0])
+def test_fill_pins_at_most_the_fill_fraction_of_each_disk(fraction: float) -> None:
+    members = appliances(6, CATALOG_BYTES // 4)
+    sp = plan(members, TITLES, SCORES, fill_fraction=fraction)
+    used = {a.id: sum(e.bytes for e in sp.manifests[a.id]) for a in members}
+    assert all(used[a.id] <= a.capacity_bytes * fraction for a in members)
+    # The catalog does not fit, so the disks fill up to (about) their budget.
+    assert sum(used.values()) > 0.9 * fraction * sum(a.capacity_bytes for a in members) - max(
+        t.bytes for t in TITLES) * len(members)
+
+
 def test_replica_counts_follow_shares_with_hysteresis() -> None:
     policy = PlanPolicy(replica_load_share=0.5, replica_hysteresis=0.5)
     scores = np.array([50.0, 30.0, 15.0, 5.0, 0.0])
@@ -114,7 +125,8 @@ def test_replicas_are_the_first_appliances_of_the_ranking_with_room(ratio: float
     members = appliances(9, int(ratio * CATALOG_BYTES))
     sp = plan(members, TITLES, SCORES)
     p = placement(members)
-    free = {a.id: a.capacity_bytes - sum(e.bytes for e in sp.manifests[a.id]) for a in members}
+    budget = PlanPolicy().fill_fraction
+    free = {a.id: int(a.capacity_bytes * budget) - sum(e.bytes for e in sp.manifests[a.id]) for a in members}
     sizes = {t.id: t.bytes for t in TITLES}
     for title, replicas in sp.replicas.items():
         ranking = p.rank(title)
@@ -274,7 +286,7 @@ def test_changes_report_bytes_to_add_and_delete() -> None:
 def test_titles_larger_than_any_appliance_and_empty_appliances() -> None:
     members = [PlanAppliance("a", 10), PlanAppliance("b", 0), PlanAppliance("c", 4)]
     titles = [CatalogTitle("big", 11), CatalogTitle("mid", 6), CatalogTitle("small", 4)]
-    sp = plan(members, titles, np.array([3.0, 2.0, 1.0]))
+    sp = plan(members, titles, np.array([3.0, 2.0, 1.0]), fill_fraction=1.0)
     assert sp.unplaced == ("big",)
     assert "b" not in sp.manifests  # no capacity: not planned
     assert sum(e.bytes for e in sp.manifests["a"]) <= 10
