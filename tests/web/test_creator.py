@@ -50,11 +50,13 @@ def test_creator_upload_resumes_after_a_reload(stack: Stack, small_clip: Path, p
     page.get_by_label("Tags").fill("test, upload")
     page.get_by_role("button", name="Upload").click()
     wait_until(lambda: page.evaluate("Object.keys(localStorage).some(k => k.startsWith('tus::'))"), 15)
-    page.unroute("**/api/origin/v1/uploads/*")
 
     # After a reload the page lists the unfinished upload; choosing the same file resumes it.
+    # PATCHes keep failing until after the reload: the client's own retries must not finish the
+    # upload before the page is reloaded.
     page.reload()
-    expect(page.locator("#pending li")).to_have_count(1)
+    page.unroute("**/api/origin/v1/uploads/*")
+    expect(page.locator("#pending li")).to_have_count(1, timeout=15_000)
     expect(page.locator("#pending")).to_contain_text(small_clip.name)
     screenshot(page, "upload-pending")
     page.get_by_label("Video file").set_input_files(small_clip)
