@@ -25,7 +25,7 @@ COPY player/ player/
 COPY web/ web/
 # Dependencies come as wheels where PyPI has them; anything that must compile does so here, not in
 # the final image, which gets no compiler.
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --wheel-dir /wheels ".[postgres,s3]"
 
 # ---- stage 2: the runtime image ----------------------------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-${DEBIAN_RELEASE} AS runtime
@@ -52,7 +52,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 # to the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv "$VIRTUAL_ENV" \
-    && "$VIRTUAL_ENV/bin/pip" install --no-index --find-links=/wheels streamfleet \
+    && "$VIRTUAL_ENV/bin/pip" install --no-index --find-links=/wheels "streamfleet[postgres,s3]" \
     && streamfleet --version
 
 # A fixed, unprivileged uid/gid so volume ownership can be prepared on the host (chown 10001).

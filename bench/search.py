@@ -35,10 +35,8 @@ def make_words(rng: random.Random, n: int) -> list[str]:
 
 
 def build(path: Path, titles: int, rng: random.Random, words: list[str]) -> None:
-    with Catalog(path) as catalog:
-        conn = catalog._conn  # bulk load in one transaction: the bench measures queries, not loading
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("BEGIN")
+    with Catalog(path) as catalog, catalog.database.write() as conn:
+        # Bulk load in one transaction: the bench measures queries, not loading.
         from origin import search
 
         vocabulary: set[str] = set()
@@ -48,17 +46,17 @@ def build(path: Path, titles: int, rng: random.Random, words: list[str]) -> None
             tags = tuple(rng.sample(TAGS, 2))
             cast = tuple(" ".join(rng.choice(words) for _ in range(2)).title() for _ in range(3))
             meta = TitleMeta(description, tags, cast, f"{rng.randint(1950, 2024)}-01-01")
-            conn.execute(
+            conn.exec_driver_sql(
                 "INSERT INTO titles (id, name, status, duration_s, created, description, tags, cast_members, "
                 "release_date, plays) VALUES (?, ?, ?, 60, ?, ?, ?, ?, ?, ?)",
                 (f"t{i:06d}", name, READY, float(i), meta.description, "\n".join(tags), "\n".join(cast),
                  meta.release_date, rng.randint(0, 10_000)))
-            conn.executemany("INSERT INTO title_tags (title, tag) VALUES (?, ?)",
-                             [(f"t{i:06d}", t) for t in tags])
+            conn.exec_driver_sql("INSERT INTO title_tags (title, tag) VALUES (?, ?)",
+                                 [(f"t{i:06d}", t) for t in tags])
             vocabulary.update(name.lower().split())
         search.index_terms(conn, vocabulary)
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA optimize")
+    with Catalog(path) as catalog, catalog.database.write() as conn:
+        conn.exec_driver_sql("PRAGMA optimize")
 
 
 def typo(rng: random.Random, word: str) -> str:

@@ -8,7 +8,6 @@ import contextlib
 import logging
 import signal
 import socket
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from types import FrameType
 
 import httpx
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from streamfleet.config import ConfigError
 from streamfleet.httpkit import uvicorn_config
@@ -25,10 +25,12 @@ from .app import build_app
 from .auth import SecretBook
 from .clock import Clock, SystemClock
 from .config import ControlPlaneConfig, load
+from .db import Database, redacted
+from .errors import DatabaseError
 from .feed import FleetFeed
 from .fill import FillCoordinator
 from .fill_app import FillCollector, fill_routes
-from .fill_store import SqliteFillStore
+from .fill_store import SqlFillStore
 from .health import HealthPolicy
 from .origin_catalog import OriginCatalog
 from .planning import PlanPolicy
@@ -36,7 +38,7 @@ from .popularity import PopularityBook, PopularityPolicy
 from .registry import FleetRegistry, sweep_forever
 from .service import FleetGrpcServer, FleetService
 from .stats import Stats
-from .store import SqliteRegistryStore
+from .store import SqlRegistryStore, open_database
 
 log = logging.getLogger("control_plane")
 
@@ -83,7 +85,8 @@ class _Parts:
     feed: FleetFeed
     stats: Stats
     fill: FillCoordinator
-    fill_store: SqliteFillStore
+    database: Database
+    fill_store: SqlFillStore
     origin_client: httpx.AsyncClient
     grpc_server: FleetGrpcServer
     http: uvicorn.Server
@@ -94,25 +97,23 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
     """Open the registry and bind both ports. Raises OSError naming what failed."""
     # Bind the HTTP port before touching the registry, so a second instance fails harmlessly.
     http_socket = _listen(config.host, config.http_port)
+    where = redacted(str(config.database)) if config.database_url else str(config.db_path)
     try:
+        # One connection pool for the registry and the fill tables.
+        database = open_database(config.database)
+        fill_store = SqlFillStore(database)
         registry = FleetRegistry(
-            SqliteRegistryStore(config.db_path),
+            SqlRegistryStore(database),
             HealthPolicy(config.down_after_ms, config.degraded_error_ratio),
             clock,
             load_publish_interval_ms=config.load_publish_interval_ms,
         )
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, SQLAlchemyError, DatabaseError) as exc:
         http_socket.close()
-        raise OSError(f"cannot open registry {config.db_path}: {exc}") from None
+        raise OSError(f"cannot open registry {where}: {exc}") from None
     feed = FleetFeed(registry.snapshot)
     registry.add_listener(feed.publish)
     stats = Stats()
-    try:
-        fill_store = SqliteFillStore(config.db_path)
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        http_socket.close()
-        registry.close()
-        raise OSError(f"cannot open fill tables in {config.db_path}: {exc}") from None
     origin_client = httpx.AsyncClient(timeout=config.catalog_timeout_s)
     fill = FillCoordinator(
         fleet=lambda: registry.snapshot,
@@ -137,13 +138,14 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
     except RuntimeError as exc:  # grpc reports a failed bind as RuntimeError
         http_socket.close()
         registry.close()
-        fill_store.close()
+        database.close()
         raise OSError(f"cannot listen on {config.host}:{config.grpc_port}: {exc}") from None
     app = build_app(config, registry, feed, stats, clock.monotonic_ms,
                     extra_routes=fill_routes(config, fill, registry, clock),
                     extra_collectors=[FillCollector(fill)])
     http = uvicorn.Server(uvicorn_config(app, config.host, config.http_port))
-    return _Parts(registry, feed, stats, fill, fill_store, origin_client, grpc_server, http, http_socket)
+    return _Parts(registry, feed, stats, fill, database, fill_store, origin_client, grpc_server, http,
+                  http_socket)
 
 
 async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
@@ -168,7 +170,7 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
         http_task = asyncio.create_task(parts.http.serve(sockets=[parts.http_socket]))
         log.info("control plane started", extra={
             "grpc": f"{config.host}:{parts.grpc_server.port}", "http": f"{config.host}:{config.http_port}",
-            "db_path": str(config.db_path), "appliances": len(parts.registry),
+            "database": redacted(str(config.database)), "appliances": len(parts.registry),
             "fleet_version": parts.registry.snapshot.version,
         })
         stop_task = asyncio.create_task(stop.wait())
@@ -186,7 +188,7 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
                 await task
     finally:
         parts.registry.close()
-        parts.fill_store.close()
+        parts.database.close()
         await parts.origin_client.aclose()
         parts.http_socket.close()
         for sig, handler in previous.items():

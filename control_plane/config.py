@@ -22,8 +22,12 @@ class ControlPlaneConfig:
     grpc_port: int = 50051
     # HTTP port of /healthz, /metrics and GET /v1/fleet.
     http_port: int = 8090
-    # SQLite file of the appliance registry; its directory is created at start-up.
+    # SQLite file of the appliance registry and fill plans; its directory is created at start-up.
     db_path: Path = Path("data/control_plane/registry.sqlite3")
+    # The registry and fill plans in PostgreSQL ("postgresql://user:pass@host/db") or another SQLite
+    # file ("sqlite:////path"); empty: db_path. Replicas sharing it keep one registry and fleet
+    # version across restarts and failovers.
+    database_url: str = ""
     # Heartbeat period the control plane tells appliances to use.
     heartbeat_interval_ms: int = 1000
     # An appliance with no heartbeat for this long is DOWN; must exceed heartbeat_interval_ms.
@@ -86,6 +90,9 @@ class ControlPlaneConfig:
             raise ValueError("down_after_ms must be greater than heartbeat_interval_ms")
         if not 0.0 <= self.degraded_error_ratio <= 1.0:
             raise ValueError("degraded_error_ratio must be within 0..1")
+        if self.database_url and not self.database_url.startswith(
+                ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")):
+            raise ValueError("database_url must start with postgresql:// or sqlite:///")
         if not self.origin_url.startswith(("http://", "https://")):
             raise ValueError("origin_url must be an http(s) URL")
         if not self.operator_token:
@@ -103,6 +110,12 @@ class ControlPlaneConfig:
             raise ValueError("new_release_quantile must be within 0..1")
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+
+
+    @property
+    def database(self) -> Path | str:
+        """What the registry opens: database_url, or the SQLite file db_path."""
+        return self.database_url or self.db_path
 
 
 def load(path: Path | str | None, environ: Mapping[str, str] | None = None) -> ControlPlaneConfig:

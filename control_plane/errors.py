@@ -24,3 +24,7 @@ class CatalogUnavailable(ControlPlaneError):
 
 class Unauthorized(ControlPlaneError):
     """An operator request without the right bearer token. The message never echoes the token."""
+
+
+class DatabaseError(ControlPlaneError):
+    """The registry database cannot be used (unreachable, or its schema is newer than this code)."""

@@ -1,49 +1,21 @@
-"""Where popularity, fill schedules and planned manifests live: SQLite tables, or memory for tests.
-
-The tables share the registry's SQLite file (their own names, their own schema version in
-``fill_meta``), so one file holds the whole control-plane state.
+"""Where popularity, fill schedules and planned manifests live: SQL tables (SQLite or PostgreSQL,
+the registry's database, migrated with it by Alembic), or memory for tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+import sqlalchemy as sa
+
+from .db import Database
 from .manifest import FillEntry, FillWindow, Manifest
 from .popularity import Row
 from .schedules import FillSchedule
-
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS fill_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS popularity (
-    site TEXT NOT NULL,
-    title TEXT NOT NULL,
-    score REAL NOT NULL,                -- decayed count as of as_of_unix_ms
-    as_of_unix_ms INTEGER NOT NULL,
-    PRIMARY KEY (site, title)
-);
-CREATE TABLE IF NOT EXISTS fill_schedules (
-    site TEXT PRIMARY KEY,
-    start TEXT NOT NULL,                -- "HH:MM" local; "" when no window
-    "end" TEXT NOT NULL,
-    tz TEXT NOT NULL,
-    rate_bits_per_second INTEGER NOT NULL,
-    run_now_until INTEGER NOT NULL      -- unix seconds; 0: not set
-);
-CREATE TABLE IF NOT EXISTS fill_manifests (
-    appliance_id TEXT PRIMARY KEY,
-    site TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    entries TEXT NOT NULL,              -- JSON [[title, bytes], ...], most valuable first
-    "window" TEXT NOT NULL,             -- JSON object of FillWindow fields
-    origin_url TEXT NOT NULL
-);
-"""
+from .store import open_database
 
 # (appliance id, site, manifest)
 ManifestRow = tuple[str, str, Manifest]
@@ -116,51 +88,53 @@ class MemoryFillStore:
         pass
 
 
-class SqliteFillStore:
-    """The fill tables in one SQLite file (WAL). One connection: use from the event loop's thread."""
+class SqlFillStore:
+    """The fill tables in a SQL database. Safe across threads (pooled connections). ``target``: a
+    SQLite file, a URL, or a shared Database (closed by its owner then)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM fill_meta WHERE key = 'schema_version'").fetchone()
-        if row is not None and int(row[0]) > _SCHEMA_VERSION:
-            raise RuntimeError(f"{path}: fill schema version {row[0]} is newer than this control plane")
-        self._db.execute("INSERT OR REPLACE INTO fill_meta VALUES ('schema_version', ?)", (_SCHEMA_VERSION,))
+    def __init__(self, target: Path | str | Database) -> None:
+        self._owned = not isinstance(target, Database)
+        self._db = open_database(target)
 
     def load_popularity(self) -> list[Row]:
-        rows = self._db.execute("SELECT site, title, score, as_of_unix_ms FROM popularity").fetchall()
+        rows = self._db.rows("SELECT site, title, score, as_of_unix_ms FROM popularity")
         return [(str(s), str(t), float(v), int(ms)) for s, t, v, ms in rows]
 
     def save_popularity(self, rows: Iterable[Row]) -> None:
-        batch = list(rows)
+        batch = [{"site": s, "title": t, "score": v, "ms": ms} for s, t, v, ms in rows]
         if batch:
-            with self._transaction():
-                self._db.executemany("INSERT OR REPLACE INTO popularity VALUES (?, ?, ?, ?)", batch)
+            with self._db.write() as conn:
+                conn.execute(sa.text("INSERT INTO popularity (site, title, score, as_of_unix_ms) "
+                                     "VALUES (:site, :title, :score, :ms) ON CONFLICT (site, title) "
+                                     "DO UPDATE SET score = excluded.score, "
+                                     "as_of_unix_ms = excluded.as_of_unix_ms"), batch)
 
     def delete_popularity(self, keys: Iterable[tuple[str, str]]) -> None:
-        batch = list(keys)
+        batch = [{"site": s, "title": t} for s, t in keys]
         if batch:
-            with self._transaction():
-                self._db.executemany("DELETE FROM popularity WHERE site = ? AND title = ?", batch)
+            with self._db.write() as conn:
+                conn.execute(sa.text("DELETE FROM popularity WHERE site = :site AND title = :title"), batch)
 
     def load_schedules(self) -> list[FillSchedule]:
-        rows = self._db.execute(
-            'SELECT site, start, "end", tz, rate_bits_per_second, run_now_until FROM fill_schedules'
-        ).fetchall()
+        rows = self._db.rows('SELECT site, start, "end", tz, rate_bits_per_second, run_now_until '
+                             "FROM fill_schedules")
         return [FillSchedule(str(s), str(a), str(b), str(tz), int(r), int(u)) for s, a, b, tz, r, u in rows]
 
     def save_schedule(self, schedule: FillSchedule) -> None:
         s = schedule
-        self._db.execute("INSERT OR REPLACE INTO fill_schedules VALUES (?, ?, ?, ?, ?, ?)",
-                         (s.site, s.start, s.end, s.tz, s.rate_bits_per_second, s.run_now_until))
+        with self._db.write() as conn:
+            conn.execute(sa.text(
+                'INSERT INTO fill_schedules (site, start, "end", tz, rate_bits_per_second, run_now_until) '
+                "VALUES (:site, :start, :end, :tz, :rate, :until) ON CONFLICT (site) DO UPDATE SET "
+                'start = excluded.start, "end" = excluded."end", tz = excluded.tz, '
+                "rate_bits_per_second = excluded.rate_bits_per_second, "
+                "run_now_until = excluded.run_now_until"),
+                {"site": s.site, "start": s.start, "end": s.end, "tz": s.tz, "rate": s.rate_bits_per_second,
+                 "until": s.run_now_until})
 
     def load_manifests(self) -> list[ManifestRow]:
-        rows = self._db.execute(
-            'SELECT appliance_id, site, version, entries, "window", origin_url FROM fill_manifests'
-        ).fetchall()
+        rows = self._db.rows('SELECT appliance_id, site, version, entries, "window", origin_url '
+                             "FROM fill_manifests")
         out = []
         for ident, site, version, entries, window, origin_url in rows:
             manifest = Manifest(
@@ -173,38 +147,35 @@ class SqliteFillStore:
         return out
 
     def save_manifests(self, rows: Iterable[ManifestRow], last_version: int) -> None:
-        batch = [
-            (ident, site, m.version, json.dumps([[e.title, e.bytes] for e in m.entries]),
-             json.dumps(_window_json(m.window)), m.origin_url)
-            for ident, site, m in rows
-        ]
-        with self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO fill_manifests VALUES (?, ?, ?, ?, ?, ?)", batch)
-            self._db.execute("INSERT OR REPLACE INTO fill_meta VALUES ('manifest_version', ?)",
-                             (last_version,))
+        batch = [{"id": ident, "site": site, "version": m.version,
+                  "entries": json.dumps([[e.title, e.bytes] for e in m.entries]),
+                  "window": json.dumps(_window_json(m.window)), "origin": m.origin_url}
+                 for ident, site, m in rows]
+        with self._db.write() as conn:
+            if batch:
+                conn.execute(sa.text(
+                    'INSERT INTO fill_manifests (appliance_id, site, version, entries, "window", origin_url) '
+                    "VALUES (:id, :site, :version, :entries, :window, :origin) ON CONFLICT (appliance_id) "
+                    "DO UPDATE SET site = excluded.site, version = excluded.version, "
+                    "entries = excluded.entries, "
+                    '"window" = excluded."window", origin_url = excluded.origin_url'), batch)
+            conn.execute(sa.text("INSERT INTO fill_meta (key, value) VALUES ('manifest_version', :v) "
+                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                         {"v": last_version})
 
     def delete_manifests(self, appliance_ids: Iterable[str]) -> None:
-        batch = [(i,) for i in appliance_ids]
+        batch = [{"id": i} for i in appliance_ids]
         if batch:
-            with self._transaction():
-                self._db.executemany("DELETE FROM fill_manifests WHERE appliance_id = ?", batch)
+            with self._db.write() as conn:
+                conn.execute(sa.text("DELETE FROM fill_manifests WHERE appliance_id = :id"), batch)
 
     def load_last_version(self) -> int:
-        row = self._db.execute("SELECT value FROM fill_meta WHERE key = 'manifest_version'").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._db.rows("SELECT value FROM fill_meta WHERE key = 'manifest_version'")
+        return int(rows[0][0]) if rows else 0
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        if self._owned:
+            self._db.close()
 
 
 def _window_json(w: FillWindow) -> dict[str, object]:

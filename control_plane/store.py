@@ -1,40 +1,47 @@
-"""Where the registry keeps appliance records and the fleet version: SQLite, or memory for tests.
+"""Where the registry keeps appliance records and the fleet version: SQL (SQLite or PostgreSQL), or
+memory for tests.
 
-Later tables (fill schedules, popularity) get their own store modules next to this one.
+The fill tables (popularity, schedules, manifests) live in the same database, each store module
+owning its own; ``open_database`` migrates the whole schema (Alembic) once for both.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .db import Database, table_exists
 from .model import ApplianceRecord, ApplianceState, FillProgress, LoadReport, Location, Registration
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS appliances (
-    appliance_id TEXT PRIMARY KEY,
-    site TEXT NOT NULL,
-    http_url TEXT NOT NULL,
-    capacity_bytes INTEGER NOT NULL,
-    client_prefixes TEXT NOT NULL,      -- JSON list of CIDR strings
-    latitude REAL,                      -- NULL: location unknown
-    longitude REAL,
-    registered_unix_ms INTEGER NOT NULL,
-    last_heartbeat_unix_ms INTEGER,     -- NULL: never heartbeated
-    state TEXT NOT NULL,
-    healthy_reported INTEGER NOT NULL,
-    load TEXT NOT NULL,                 -- JSON object of LoadReport fields
-    titles TEXT NOT NULL,               -- JSON list of title ids
-    fill TEXT NOT NULL                  -- JSON object of FillProgress fields
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
+_COLUMNS = ("appliance_id", "site", "http_url", "capacity_bytes", "client_prefixes", "latitude",
+            "longitude", "registered_unix_ms", "last_heartbeat_unix_ms", "state", "healthy_reported", "load",
+            "titles", "fill")
+
+
+def _legacy_revision(conn: Connection) -> str | None:
+    """A registry file from before Alembic: its tables match the first revision, or both."""
+    if table_exists(conn, "fill_manifests"):
+        return "cp_0002"
+    return "cp_0001" if table_exists(conn, "appliances") else None
+
+
+def open_database(target: Path | str | Database) -> Database:
+    """The control plane's database, migrated to the newest schema: a SQLite file, a URL, or an open
+    Database (migrated and returned). Raises DatabaseError or a SQLAlchemy error when unusable."""
+    database = target if isinstance(target, Database) else Database(target, synchronous="NORMAL")
+    try:
+        database.upgrade("heads", _legacy_revision)
+    except BaseException:
+        if not isinstance(target, Database):
+            database.close()
+        raise
+    return database
 
 
 class RegistryStore(Protocol):
@@ -81,60 +88,44 @@ class MemoryRegistryStore:
         pass
 
 
-class SqliteRegistryStore:
-    """The registry in one SQLite file (WAL). Blocking calls: each is a few small statements.
+class SqlRegistryStore:
+    """The registry in a SQL database. Blocking calls: each is a few small statements. Safe across
+    threads (pooled connections). ``target``: a SQLite file, a URL, or a shared Database (closed by
+    its owner then)."""
 
-    Not safe across threads (one connection); use from the event loop's thread only.
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives process crashes; only a power cut can lose the last commits.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if found > _SCHEMA_VERSION:
-            raise RuntimeError(f"{path}: schema version {found} is newer than this control plane")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    def __init__(self, target: Path | str | Database) -> None:
+        self._owned = not isinstance(target, Database)
+        self._db = open_database(target)
 
     def load_records(self) -> list[ApplianceRecord]:
-        rows = self._db.execute(
-            "SELECT appliance_id, site, http_url, capacity_bytes, client_prefixes, latitude, longitude,"
-            " registered_unix_ms, last_heartbeat_unix_ms, state, healthy_reported, load, titles, fill"
-            " FROM appliances"
-        ).fetchall()
-        return [_record_from_row(row) for row in rows]
+        rows = self._db.rows(f"SELECT {', '.join(_COLUMNS)} FROM appliances")
+        return [_record_from_row(tuple(row)) for row in rows]
 
     def save_records(self, records: Iterable[ApplianceRecord]) -> None:
-        rows = [_row_from_record(r) for r in records]
+        rows = [dict(zip(_COLUMNS, _row_from_record(r), strict=True)) for r in records]
         if not rows:
             return
-        with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO appliances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[1:])
+        with self._db.write() as conn:
+            conn.execute(sa.text(f"INSERT INTO appliances ({', '.join(_COLUMNS)}) VALUES "
+                                 f"({', '.join(':' + c for c in _COLUMNS)}) "
+                                 f"ON CONFLICT (appliance_id) DO UPDATE SET {updates}"), rows)
 
     def load_version(self) -> int:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'fleet_version'").fetchone()
-        return int(row[0]) if row else 0
+        rows = self._db.rows("SELECT value FROM meta WHERE key = 'fleet_version'")
+        return int(rows[0][0]) if rows else 0
 
     def save_version(self, version: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fleet_version', ?)", (version,))
+        # Never backwards: replicas sharing the database each publish from the highest version.
+        with self._db.write() as conn:
+            conn.execute(sa.text("INSERT INTO meta (key, value) VALUES ('fleet_version', :v) "
+                                 "ON CONFLICT (key) DO UPDATE SET value = CASE "
+                                 "WHEN excluded.value > meta.value THEN excluded.value ELSE meta.value END"),
+                         {"v": version})
 
     def close(self) -> None:
-        self._db.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        if self._owned:
+            self._db.close()
 
 
 def _row_from_record(r: ApplianceRecord) -> tuple[Any, ...]:

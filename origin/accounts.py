@@ -1,40 +1,36 @@
-"""Accounts: users with argon2id password hashes and roles, and the session revocation list (SQLite)."""
+"""Accounts: users with argon2id password hashes and roles, and the session revocation list (SQL)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from streamfleet.sessions import ROLES
 
 from .config import AccountSettings
+from .db import Database, table_exists
 from .errors import AccountError, AccountExists, InvalidCredentials
-from .sqlite import Database
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@+-]{2,63}$")
 MAX_PASSWORD = 1024
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE users (
-            id TEXT PRIMARY KEY,
-            username TEXT NOT NULL UNIQUE,
-            password_hash TEXT NOT NULL,
-            role TEXT NOT NULL,
-            created REAL NOT NULL)""",
-        """CREATE TABLE revoked_sessions (
-            session_id TEXT PRIMARY KEY,
-            expires_at INTEGER NOT NULL)""",
-    ),
-)
+
+
+def _legacy_revision(conn: Connection) -> str | None:
+    """An accounts file made before Alembic (schema_version 1) has exactly the first revision."""
+    if table_exists(conn, "schema_version") and table_exists(conn, "users"):
+        return "accounts_0001"
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,10 +46,18 @@ def normalize_username(username: str) -> str:
 
 
 class AccountStore:
-    """Users and revoked sessions. Safe across threads; every method may block (argon2, SQLite)."""
+    """Users and revoked sessions. Safe across threads and processes; every method may block
+    (argon2, the database). ``target``: a SQLite file, a database URL or a shared Database."""
 
-    def __init__(self, path: Path, settings: AccountSettings, clock: Callable[[], float] = time.time) -> None:
-        self._db = Database(path, MIGRATIONS)
+    def __init__(self, target: Path | str | Database, settings: AccountSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._owned = not isinstance(target, Database)
+        self._db = target if isinstance(target, Database) else Database(target)
+        try:
+            self._db.upgrade("accounts@head", _legacy_revision)
+        except BaseException:
+            self.close()
+            raise
         self._settings = settings
         self._clock = clock
         self._hasher = PasswordHasher(time_cost=settings.argon2_time_cost,
@@ -63,7 +67,8 @@ class AccountStore:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
 
     def close(self) -> None:
-        self._db.close()
+        if self._owned:
+            self._db.close()
 
     def create(self, username: str, password: str, role: str) -> Account:
         """A new account. Raises AccountError (bad username/password/role) or AccountExists."""
@@ -79,10 +84,11 @@ class AccountStore:
         password_hash = self._hasher.hash(password)
         try:
             with self._db.write() as conn:
-                conn.execute("INSERT INTO users (id, username, password_hash, role, created) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (account.id, name, password_hash, role, account.created))
-        except sqlite3.IntegrityError:
+                conn.execute(sa.text("INSERT INTO users (id, username, password_hash, role, created) "
+                                     "VALUES (:id, :username, :hash, :role, :created)"),
+                             {"id": account.id, "username": name, "hash": password_hash, "role": role,
+                              "created": account.created})
+        except IntegrityError:
             raise AccountExists("that username cannot be used; choose another") from None
         return account
 
@@ -90,7 +96,7 @@ class AccountStore:
         """The account whose password this is. Raises InvalidCredentials, which says nothing about
         whether the username exists (and takes as long either way)."""
         rows = self._db.rows("SELECT id, username, password_hash, role, created FROM users "
-                             "WHERE username = ?", (normalize_username(username),))
+                             "WHERE username = :username", {"username": normalize_username(username)})
         stored = rows[0][2] if rows else self._dummy_hash
         try:
             self._hasher.verify(stored, password[:MAX_PASSWORD])
@@ -102,13 +108,13 @@ class AccountStore:
         if self._hasher.check_needs_rehash(password_hash):
             # Cost parameters were raised since this hash was made: upgrade it now we know the password.
             with self._db.write() as conn:
-                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                             (self._hasher.hash(password), uid))
+                conn.execute(sa.text("UPDATE users SET password_hash = :hash WHERE id = :id"),
+                             {"hash": self._hasher.hash(password), "id": uid})
         return Account(str(uid), str(name), str(role), float(created))
 
     def get(self, user_id: str) -> Account | None:
         """The account ``user_id``; None when it was deleted."""
-        rows = self._db.rows("SELECT id, username, role, created FROM users WHERE id = ?", (user_id,))
+        rows = self._db.rows("SELECT id, username, role, created FROM users WHERE id = :id", {"id": user_id})
         if not rows:
             return None
         uid, name, role, created = rows[0]
@@ -119,11 +125,12 @@ class AccountStore:
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}")
         with self._db.write() as conn:
-            cursor = conn.execute("UPDATE users SET role = ? WHERE username = ?",
-                                  (role, normalize_username(username)))
-            if cursor.rowcount == 0:
+            result = conn.execute(sa.text("UPDATE users SET role = :role WHERE username = :username"),
+                                  {"role": role, "username": normalize_username(username)})
+            if result.rowcount == 0:
                 raise AccountError(f"no account {username!r}")
-        rows = self._db.rows("SELECT id FROM users WHERE username = ?", (normalize_username(username),))
+        rows = self._db.rows("SELECT id FROM users WHERE username = :username",
+                             {"username": normalize_username(username)})
         account = self.get(str(rows[0][0]))
         assert account is not None
         return account
@@ -132,10 +139,13 @@ class AccountStore:
     def revoke(self, session_id: str, expires_at: int) -> None:
         """Put a session on the revocation list until it would have expired anyway."""
         with self._db.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO revoked_sessions (session_id, expires_at) VALUES (?, ?)",
-                         (session_id, expires_at))
+            conn.execute(sa.text("INSERT INTO revoked_sessions (session_id, expires_at) "
+                                 "VALUES (:id, :expires) ON CONFLICT DO NOTHING"),
+                         {"id": session_id, "expires": expires_at})
             # Expired sessions fail verification on their own; no need to remember them.
-            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (int(self._clock()) - 3600,))
+            conn.execute(sa.text("DELETE FROM revoked_sessions WHERE expires_at < :cutoff"),
+                         {"cutoff": int(self._clock()) - 3600})
 
     def is_revoked(self, session_id: str) -> bool:
-        return bool(self._db.rows("SELECT 1 FROM revoked_sessions WHERE session_id = ?", (session_id,)))
+        return bool(self._db.rows("SELECT 1 FROM revoked_sessions WHERE session_id = :id",
+                                  {"id": session_id}))

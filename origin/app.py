@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -31,12 +30,14 @@ from .app_catalog import CatalogRoutes
 from .app_uploads import UploadRoutes
 from .catalog import READY, Catalog, Title, TitleDetail, TitleMeta
 from .config import OriginConfig
+from .db import open_databases
 from .errors import MalformedRange, ObjectNotFound, RangeNotSatisfiable, TitleNotFound
 from .jobs import JobQueue
 from .metrics import MetricsMiddleware, OriginMetrics
 from .pipeline import progress
 from .ranges import parse_range
-from .store import ObjectStore
+from .store import ObjectInfo, open_object_store
+from .streaming import ObjectResponse
 from .uploads import UploadStore
 from .web import Authenticator, Resources
 from .worker import WorkerPool
@@ -179,8 +180,7 @@ class OriginApi:
             return Response(status_code=304, headers=headers)
         # 4. Store.
         try:
-            path = res.store.path(key)
-            stat_result: os.stat_result = await anyio.to_thread.run_sync(res.store.stat, key)
+            stored: ObjectInfo = await anyio.to_thread.run_sync(res.store.stat, key)
         except ObjectNotFound:
             log.error("catalogued object missing from the store", extra={"key": key.cache_key})
             return json_error(404, f"unknown file {key.cache_key!r}")
@@ -190,22 +190,23 @@ class OriginApi:
         if_range = request.headers.get("if-range")
         if range_header is not None and (if_range is None or if_range.strip() == etag):
             try:
-                ranges = parse_range(range_header, stat_result.st_size)
+                ranges = parse_range(range_header, stored.size)
             except MalformedRange as exc:
                 return json_error(400, str(exc))
             except RangeNotSatisfiable as exc:
                 response = json_error(416, str(exc))
                 response.headers["content-range"] = f"bytes */{exc.size}"
                 return response
-        return _RangedFileResponse(path, ranges, stat_result=stat_result, media_type=key.content_type,
-                                   headers=headers)
+        path = res.store.local_path(key)
+        if path is None:  # a remote store: ranged reads streamed through this process
+            return ObjectResponse(res.store, key, stored.size, ranges, key.content_type, headers)
+        return _RangedFileResponse(path, ranges, media_type=key.content_type, headers=headers)
 
     async def healthz(self, request: Request) -> Response:
         res = self._resources(request)
         try:
             await anyio.to_thread.run_sync(res.catalog.ping)
-            if not res.store.root.is_dir():
-                raise OSError(f"object store {res.store.root} is missing")
+            await anyio.to_thread.run_sync(res.store.check)
         except Exception as exc:  # any failure means unhealthy, and the reason is reported
             return JSONResponse({"status": "unhealthy", "error": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "service": "origin"})
@@ -242,21 +243,24 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        config.objects_dir.mkdir(parents=True, exist_ok=True)
+        if not config.object_store_url:
+            config.objects_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
-            catalog = Catalog(config.catalog_path)
-            stack.callback(catalog.close)
-            account_store = AccountStore(config.accounts_path, config.accounts, clock)
-            stack.callback(account_store.close)
-            queue = JobQueue(config.jobs_path, config.pipeline.max_attempts, clock)
-            stack.callback(queue.close)
+            databases = open_databases([config.catalog_db, config.accounts_db, config.jobs_db])
+            for database in {id(d): d for d in databases}.values():
+                stack.callback(database.close)
+            catalog = Catalog(databases[0])
+            account_store = AccountStore(databases[1], config.accounts, clock)
+            queue = JobQueue(databases[2], config.pipeline.max_attempts, clock)
+            store = open_object_store(config.object_store_url, config.objects_dir)
+            stack.callback(store.close)
             upload_store = UploadStore(config.uploads_dir, config.uploads.max_size, clock)
             upload_store.expire(config.uploads.expire_seconds)  # abandoned uploads, at start-up
             if config.pipeline.workers > 0:
                 pool = WorkerPool(config, config.pipeline.workers)
                 pool.start()
                 stack.callback(pool.close)
-            yield {"resources": Resources(catalog, ObjectStore(config.objects_dir),
+            yield {"resources": Resources(catalog, store,
                                           TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS),
                                           account_store, upload_store, queue)}
 

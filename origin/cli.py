@@ -107,7 +107,7 @@ def _account(config: OriginConfig, action: str, username: str, role: str) -> int
     from .accounts import AccountStore
     from .errors import AccountError
 
-    store = AccountStore(config.accounts_path, config.accounts)
+    store = AccountStore(config.accounts_db, config.accounts)
     try:
         if action == "create":
             tty = sys.stdin.isatty()

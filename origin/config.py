@@ -11,6 +11,7 @@ from streamfleet.sessions import SessionSettings
 from streamfleet.tokens import TokenSettings
 
 ENV_PREFIX = "ORIGIN"
+_DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://", "sqlite:///")
 
 
 def _default_video_bitrates() -> dict[str, str]:
@@ -124,8 +125,16 @@ class OriginConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    # Catalog, object store and ingest scratch space all live here (one filesystem).
+    # Ingest scratch space, uploads and pipeline work live here; so do the catalog, accounts and
+    # job queue (SQLite files) and the objects unless the two URLs below move them elsewhere.
     data_dir: Path = Path("data/origin")
+    # Catalog, accounts and job queue in one PostgreSQL database ("postgresql://user:pass@host/db")
+    # or one SQLite file ("sqlite:////path/origin.sqlite3"). Empty: three SQLite files in data_dir.
+    # Every origin serve/worker process that shares it shares the titles, accounts and jobs.
+    database_url: str = ""
+    # Where title files live: "s3://bucket/prefix?endpoint=http://127.0.0.1:9000" (credentials from
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or "file:///path". Empty: data_dir/objects.
+    object_store_url: str = ""
     # Base URL others use to reach this origin; empty means http://{host}:{port}.
     public_url: str = ""
     log_level: str = "info"
@@ -139,6 +148,10 @@ class OriginConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range")
+        if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
+            raise ValueError("database_url must start with postgresql:// or sqlite:///")
+        if self.object_store_url and not self.object_store_url.startswith(("s3://", "file:///")):
+            raise ValueError("object_store_url must start with s3:// or file:///")
         self.tokens.keyring()  # fail at start-up, naming the problem, not at the first request
 
     @property
@@ -152,6 +165,19 @@ class OriginConfig:
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def catalog_db(self) -> Path | str:
+        """The catalog's database: database_url, or its SQLite file."""
+        return self.database_url or self.catalog_path
+
+    @property
+    def accounts_db(self) -> Path | str:
+        return self.database_url or self.accounts_path
+
+    @property
+    def jobs_db(self) -> Path | str:
+        return self.database_url or self.jobs_path
 
     @property
     def scratch_dir(self) -> Path:

@@ -6,6 +6,7 @@ failure the scratch directory, stored objects and catalog rows of the title are 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -25,7 +26,7 @@ from .ffmpeg import ProgressFn, encode_command, ffmpeg_exe, run_ffmpeg
 from .ladder import plan_ladder
 from .packaging import Package, package
 from .probe import SourceInfo, check_segment, probe_source
-from .store import ObjectStore
+from .store import open_object_store
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,8 @@ def ingest(
     info = probe_source(source)
     rungs = plan_ladder(config.ingest, info.width, info.height, info.aspect)
     exe = ffmpeg_exe(config.ingest)
-    store = ObjectStore(config.objects_dir)
-    with Catalog(config.catalog_path, clock) as catalog:
+    store = open_object_store(config.object_store_url, config.objects_dir)
+    with contextlib.closing(store), Catalog(config.catalog_db, clock) as catalog:
         try:
             catalog.reserve_title(tid, title_name)
         except TitleExists as exc:
@@ -166,12 +167,12 @@ def delete_title(config: OriginConfig, title_id: str) -> bool:
     from .jobs import JobQueue  # the pipeline's leftovers: queued jobs, scratch files, the source
 
     tid = title_id_for(title_id, title_id)
-    store = ObjectStore(config.objects_dir)
-    removed_objects = store.delete_title(tid)
-    with Catalog(config.catalog_path) as catalog:
+    with contextlib.closing(open_object_store(config.object_store_url, config.objects_dir)) as store:
+        removed_objects = store.delete_title(tid)
+    with Catalog(config.catalog_db) as catalog:
         removed_rows = catalog.delete_title(tid)
-    if config.jobs_path.exists():
-        queue = JobQueue(config.jobs_path)
+    if config.database_url or config.jobs_path.exists():
+        queue = JobQueue(config.jobs_db)
         try:
             queue.delete_title(tid)
         finally:

@@ -63,12 +63,12 @@ class Plan:
 
 
 class Pipeline:
-    """Runs one job at a time for a worker; holds the worker's catalog connection and store."""
+    """Runs one job at a time for a worker; uses the worker's catalog and object store."""
 
-    def __init__(self, config: OriginConfig, catalog: Catalog) -> None:
+    def __init__(self, config: OriginConfig, catalog: Catalog, store: ObjectStore) -> None:
         self.config = config
         self.catalog = catalog
-        self.store = ObjectStore(config.objects_dir)
+        self.store = store
         self.exe = ffmpeg_exe(config.ingest)
 
     def work_dir(self, title: str) -> Path:

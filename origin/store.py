@@ -1,145 +1,119 @@
-"""Filesystem object store: the files of every title, addressed only by ChunkKey.
+"""The object store seam: the files of every title, addressed only by ChunkKey, on any backend.
 
-Writes are atomic (temp file in the target directory, fsync, rename, fsync of the directory), so
-a reader sees either nothing or the whole object, also after a crash. Objects are immutable once
-written: a re-encode is a new title id. Safe across threads and processes; two writers of the same
-key race harmlessly (last rename wins), and ingest reserves a title id before writing under it.
+``open_object_store(url, default_root)`` picks the implementation from the config's URL: empty or
+``file:///path`` is the filesystem (:mod:`origin.store_fs`), ``s3://bucket/prefix?endpoint=...``
+an S3-compatible service (:mod:`origin.store_s3`). Objects are immutable once written (a re-encode
+is a new title id) and appear whole or not at all. Reads stream: no implementation holds a whole
+object in memory.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import shutil
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from streamfleet.addressing import ChunkKey, master_key, parse_key
+from streamfleet.addressing import ChunkKey
 
-from .errors import ObjectNotFound
+from .errors import OriginError
 
-_COPY_CHUNK = 1 << 20
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Bytes per chunk handed out by ``read``: large enough for throughput, small enough for memory.
+READ_CHUNK = 256 * 1024
 
 
-class ObjectStore:
-    """Objects under ``root``: ``root/{title}/{rendition}/{name}`` (the key's relative path)."""
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    # Unix seconds of the last write.
+    modified: float
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
 
-    def path(self, key: ChunkKey) -> Path:
-        """Where ``key`` lives. Raises AddressError for a key outside the addressing scheme."""
-        # Re-parse so a hand-built ChunkKey can never smuggle '..' or '/' into the path.
-        checked = parse_key(key.cache_key)
-        return self.root / checked.relative_path
+class ObjectStore(Protocol):
+    """Every method may block (disk or network): call from a worker thread in async code. Safe
+    across threads and processes; two writers of one key race harmlessly (last write wins)."""
 
-    def title_dir(self, title: str) -> Path:
-        """The directory of one title. Raises AddressError for an invalid title id."""
-        return self.path(master_key(title)).parent
-
-    # -- writing ---------------------------------------------------------------------------
     def put_chunks(self, key: ChunkKey, chunks: Iterable[bytes]) -> int:
-        """Store ``chunks`` as the object ``key`` atomically; returns its size.
+        """Store ``chunks`` as ``key`` atomically; returns its size. If iterating ``chunks`` raises,
+        nothing is stored (an older object under the key stays). Raises AddressError for a bad key."""
+        ...
 
-        If iterating ``chunks`` raises, nothing is stored and no temp file is left behind.
-        """
-        final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
-        size = 0
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:
-                    fh.write(chunk)
-                    size += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, final)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-        _fsync_dir(final.parent)
-        return size
-
-    def put_bytes(self, key: ChunkKey, data: bytes) -> int:
-        return self.put_chunks(key, [data])
+    def put_bytes(self, key: ChunkKey, data: bytes) -> int: ...
 
     def put_file(self, key: ChunkKey, source: Path) -> int:
         """Copy the file ``source`` in as ``key`` atomically; returns its size."""
-        with open(source, "rb") as fh:
-            return self.put_chunks(key, iter(lambda: fh.read(_COPY_CHUNK), b""))
+        ...
 
     def move_file(self, key: ChunkKey, source: Path) -> int:
-        """Move ``source`` in as ``key`` (rename when on the same filesystem); returns its size.
+        """Move ``source`` in as ``key`` (``source`` is gone afterwards); returns its size."""
+        ...
 
-        ``source`` is fsynced before the rename so the object is durable once it is visible.
-        """
-        final = self.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as fh:
-            os.fsync(fh.fileno())
-            size = os.fstat(fh.fileno()).st_size
-        try:
-            os.replace(source, final)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            size = self.put_file(key, source)
-            source.unlink()
-            return size
-        _fsync_dir(final.parent)
-        return size
+    def stat(self, key: ChunkKey) -> ObjectInfo:
+        """Size and write time. Raises ObjectNotFound."""
+        ...
 
-    # -- reading ---------------------------------------------------------------------------
-    def stat(self, key: ChunkKey) -> os.stat_result:
-        """The object's stat result. Raises ObjectNotFound."""
-        try:
-            result = os.stat(self.path(key))
-        except (FileNotFoundError, NotADirectoryError):
-            raise ObjectNotFound(key.cache_key) from None
-        return result
+    def read(self, key: ChunkKey, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """The bytes ``start`` up to ``end`` (exclusive; None: the end) in chunks of at most
+        READ_CHUNK. Raises ObjectNotFound at once (not on the first chunk) when there is no object.
+        Close the iterator (or exhaust it) to release the file or connection."""
+        ...
 
-    def open(self, key: ChunkKey) -> BinaryIO:
-        """An open binary file of the object (the caller closes it). Raises ObjectNotFound."""
-        try:
-            return open(self.path(key), "rb")
-        except (FileNotFoundError, NotADirectoryError):
-            raise ObjectNotFound(key.cache_key) from None
+    def local_path(self, key: ChunkKey) -> Path | None:
+        """A file holding the object, for zero-copy serving; None when the store is remote."""
+        ...
 
-    def exists(self, key: ChunkKey) -> bool:
-        return self.path(key).is_file()
+    def exists(self, key: ChunkKey) -> bool: ...
 
-    # -- deleting --------------------------------------------------------------------------
     def delete(self, key: ChunkKey) -> bool:
-        """Remove one object; returns False when it was not there."""
-        try:
-            os.unlink(self.path(key))
-        except FileNotFoundError:
-            return False
-        return True
+        """Remove one object; False when it was not there."""
+        ...
 
     def delete_title(self, title: str) -> bool:
-        """Remove every object of ``title``; returns False when it had none."""
-        directory = self.title_dir(title)
-        if not directory.exists():
-            return False
-        shutil.rmtree(directory)
-        return True
+        """Remove every object of ``title``; False when it had none. Raises AddressError."""
+        ...
 
     def titles(self) -> list[str]:
-        """Title ids that have a directory in the store (for finding orphans), sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir())
+        """Title ids with objects in the store (for finding orphans), sorted."""
+        ...
+
+    def check(self) -> None:
+        """Raise OSError or ObjectStoreError when the store cannot be used (for health checks)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ObjectStoreError(OriginError):
+    """The object store is misconfigured or unreachable; the message says which and why."""
+
+
+def open_object_store(url: str, default_root: Path) -> ObjectStore:
+    """The store ``url`` names: "" (``default_root`` on the filesystem), ``file:///path`` or
+    ``s3://bucket[/prefix][?endpoint=URL&region=NAME]``. S3 credentials come from the usual AWS
+    sources (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles), never the URL.
+    Raises ObjectStoreError for an unusable URL.
+    """
+    if not url:
+        from .store_fs import FileObjectStore
+
+        return FileObjectStore(default_root)
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        from .store_fs import FileObjectStore
+
+        if parts.netloc not in ("", "localhost"):
+            raise ObjectStoreError(f"object_store_url {url!r}: a file URL names a local path (file:///path)")
+        return FileObjectStore(Path(unquote(parts.path)))
+    if parts.scheme == "s3":
+        from .store_s3 import S3ObjectStore
+
+        if not parts.netloc:
+            raise ObjectStoreError(f"object_store_url {url!r} names no bucket (s3://bucket/prefix)")
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = sorted(set(options) - {"endpoint", "region"})
+        if unknown:
+            raise ObjectStoreError(f"object_store_url: unknown option {unknown[0]!r} (endpoint, region)")
+        return S3ObjectStore.connect(parts.netloc, parts.path.strip("/"),
+                                     endpoint_url=options.get("endpoint"), region=options.get("region"))
+    raise ObjectStoreError(f"object_store_url {url!r}: expected file:///path or s3://bucket/prefix")

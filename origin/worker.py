@@ -16,8 +16,10 @@ from collections.abc import Callable
 
 from .catalog import Catalog
 from .config import OriginConfig
+from .db import open_databases
 from .jobs import FAILED, Job, JobQueue
 from .pipeline import KINDS, Pipeline
+from .store import open_object_store
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +36,17 @@ class Worker:
         self.config = config
         self.id = worker_id or new_worker_id()
         self.clock = clock
-        self.queue = JobQueue(config.jobs_path, config.pipeline.max_attempts, clock)
-        self.catalog = Catalog(config.catalog_path, clock)
-        self.pipeline = Pipeline(config, self.catalog)
+        # One pool when the queue and the catalog share a database (PostgreSQL).
+        self._databases = open_databases([config.jobs_db, config.catalog_db])
+        self.queue = JobQueue(self._databases[0], config.pipeline.max_attempts, clock)
+        self.catalog = Catalog(self._databases[1], clock)
+        self.store = open_object_store(config.object_store_url, config.objects_dir)
+        self.pipeline = Pipeline(config, self.catalog, self.store)
 
     def close(self) -> None:
-        self.queue.close()
-        self.catalog.close()
+        for database in {id(d): d for d in self._databases}.values():
+            database.close()
+        self.store.close()
 
     def run_once(self) -> Job | None:
         """Claim and run one job; returns it, or None when the queue had nothing runnable."""

@@ -43,6 +43,7 @@ def test_toml_then_environment(tmp_path: Path) -> None:
         ("degraded_error_ratio = 2.0\n", "degraded_error_ratio"),
         ("hearbeat_interval_ms = 5\n", "hearbeat_interval_ms"),
         ("grpc_port = 'x'\n", "grpc_port"),
+        ("database_url = 'mysql://db/x'\n", "database_url"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, names: str) -> None:
@@ -50,3 +51,9 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, names: str) -> None
     path.write_text(text)
     with pytest.raises(ConfigError, match=names):
         load(path, environ={})
+
+
+def test_database_url_replaces_db_path() -> None:
+    assert load(None, environ={}).database == Path("data/control_plane/registry.sqlite3")
+    url = "postgresql://sf:secret@db.example/streamfleet"
+    assert load(None, environ={"CONTROL_PLANE_DATABASE_URL": url}).database == url

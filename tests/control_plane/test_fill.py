@@ -10,7 +10,7 @@ import pytest
 from control_plane.catalog import CatalogTitle, StaticCatalog
 from control_plane.errors import CatalogUnavailable
 from control_plane.fill import FillCoordinator
-from control_plane.fill_store import MemoryFillStore, SqliteFillStore
+from control_plane.fill_store import MemoryFillStore, SqlFillStore
 from control_plane.health import HealthPolicy
 from control_plane.manifest import FillWindow
 from control_plane.model import ApplianceState, HeartbeatReport, Registration
@@ -38,7 +38,7 @@ class FlakyCatalog(StaticCatalog):
 
 
 class Rig:
-    def __init__(self, store: MemoryFillStore | SqliteFillStore | None = None,
+    def __init__(self, store: MemoryFillStore | SqlFillStore | None = None,
                  clock: FakeClock | None = None) -> None:
         self.clock = clock or FakeClock()
         self.registry = FleetRegistry(MemoryRegistryStore(), HealthPolicy(3000, 0.05), self.clock)
@@ -196,10 +196,10 @@ def test_an_unreachable_catalog_keeps_the_last_one() -> None:
     assert rig.fill.version_for("a2") > 0
 
 
-def test_manifests_and_versions_survive_a_restart(tmp_path: Path) -> None:
-    path = tmp_path / "cp.sqlite3"
+def test_manifests_and_versions_survive_a_restart(db_target: Path | str) -> None:
+    path = db_target
     clock = FakeClock()
-    rig = Rig(SqliteFillStore(path), clock)
+    rig = Rig(SqlFillStore(path), clock)
     rig.register("a1")
     rig.register("a2")
     rig.fill.set_schedule(FillSchedule("ams", "02:00", "06:00", "UTC", 10**9))
@@ -207,7 +207,7 @@ def test_manifests_and_versions_survive_a_restart(tmp_path: Path) -> None:
     versions = {i: rig.fill.version_for(i) for i in ("a1", "a2")}
     manifests = {i: rig.fill.manifest_for(i, 0) for i in ("a1", "a2")}
     rig.store.close()
-    again = Rig(SqliteFillStore(path), clock)
+    again = Rig(SqlFillStore(path), clock)
     again.register("a1")
     again.register("a2")
     assert {i: again.fill.manifest_for(i, 0) for i in ("a1", "a2")} == manifests
@@ -216,3 +216,4 @@ def test_manifests_and_versions_survive_a_restart(tmp_path: Path) -> None:
     assert {i: again.fill.version_for(i) for i in ("a1", "a2")} == versions
     again.fill.run_now("ams", 1)
     assert again.fill.version_for("a1") == max(versions.values()) + 1
+    again.store.close()

@@ -9,7 +9,7 @@ import pytest
 
 from control_plane.catalog import CatalogTitle
 from control_plane.errors import InvalidRequest
-from control_plane.fill_store import MemoryFillStore, SqliteFillStore
+from control_plane.fill_store import MemoryFillStore, SqlFillStore
 from control_plane.popularity import PopularityBook, PopularityPolicy
 
 from .fakes import FakeClock
@@ -116,16 +116,16 @@ def test_bad_reports_name_the_field_and_record_nothing(site: str, starts: dict[s
     assert b.sites() == []
 
 
-def test_scores_survive_a_restart_and_faded_ones_are_forgotten(tmp_path: Path) -> None:
+def test_scores_survive_a_restart_and_faded_ones_are_forgotten(db_target: Path | str) -> None:
     clock = FakeClock()
-    path = tmp_path / "cp.sqlite3"
-    store = SqliteFillStore(path)
+    path = db_target
+    store = SqlFillStore(path)
     b = PopularityBook(store, POLICY, clock)
     b.record("ams", {"a": 64, "b": 1})
     b.record("fra", {"a": 2})
     store.close()
     clock.advance(DAY_MS)
-    store = SqliteFillStore(path)
+    store = SqlFillStore(path)
     b = PopularityBook(store, POLICY, clock)
     assert b.score("ams", "a") == pytest.approx(32)
     assert b.score("fra", "a") == pytest.approx(1)
@@ -133,6 +133,8 @@ def test_scores_survive_a_restart_and_faded_ones_are_forgotten(tmp_path: Path) -
     clock.advance(20 * DAY_MS)  # "b": 1 / 2**21 is below FORGET_BELOW, "a": 64 / 2**21 is not
     assert b.forget_faded() == 2  # ams/b and fra/a
     store.close()
-    b = PopularityBook(SqliteFillStore(path), POLICY, clock)
+    store = SqlFillStore(path)
+    b = PopularityBook(store, POLICY, clock)
     assert set(b.scores("ams")) == {"a"}
     assert b.sites() == ["ams"]
+    store.close()

@@ -1,4 +1,5 @@
-"""FleetRegistry: versioning rules, health through the registry, and SQLite persistence."""
+"""FleetRegistry: versioning rules, health through the registry, and SQL persistence (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from control_plane.model import (
     Registration,
 )
 from control_plane.registry import FleetRegistry
-from control_plane.store import MemoryRegistryStore, RegistryStore, SqliteRegistryStore
+from control_plane.store import MemoryRegistryStore, RegistryStore, SqlRegistryStore
 
 from .fakes import FakeClock
 
@@ -172,9 +173,9 @@ def test_silence_makes_an_appliance_down_and_publishes(
     assert registry.snapshot.site_health_counts() == {("ams", Health.DOWN): 1, ("fra", Health.HEALTHY): 1}
 
 
-def test_sqlite_registry_survives_reopen(tmp_path: Path, clock: FakeClock) -> None:
-    db = tmp_path / "nested" / "registry.sqlite3"
-    registry, _ = make(SqliteRegistryStore(db), clock)
+def test_sql_registry_survives_reopen(db_target: Path | str, clock: FakeClock) -> None:
+    db = db_target
+    registry, _ = make(SqlRegistryStore(db), clock)
     registry.register(registration("a1"))
     registry.register(registration("a2", site="fra", location=None, client_prefixes=()))
     clock.advance(500)
@@ -187,7 +188,7 @@ def test_sqlite_registry_survives_reopen(tmp_path: Path, clock: FakeClock) -> No
     registry.close()
 
     clock.advance(60_000)
-    reopened, published = make(SqliteRegistryStore(db), clock)
+    reopened, published = make(SqlRegistryStore(db), clock)
     assert len(reopened) == 2
     assert reopened.snapshot.version > last_version
     assert {a.appliance_id: a.health for a in reopened.snapshot.appliances} == {
@@ -208,13 +209,41 @@ def test_sqlite_registry_survives_reopen(tmp_path: Path, clock: FakeClock) -> No
     reopened.close()
 
 
-def test_versions_keep_increasing_across_reopens(tmp_path: Path, clock: FakeClock) -> None:
-    db = tmp_path / "registry.sqlite3"
+def test_versions_keep_increasing_across_reopens(db_target: Path | str, clock: FakeClock) -> None:
+    db = db_target
     seen = []
     for _ in range(3):
-        registry, _ = make(SqliteRegistryStore(db), clock)
+        registry, _ = make(SqlRegistryStore(db), clock)
         seen.append(registry.snapshot.version)
         registry.register(registration(f"a{len(seen)}"))
         seen.append(registry.snapshot.version)
         registry.close()
     assert seen == sorted(set(seen))
+
+
+def test_stored_version_never_goes_backwards(db_target: Path | str) -> None:
+    store = SqlRegistryStore(db_target)
+    store.save_version(7)
+    store.save_version(5)  # a replica that published less often
+    assert store.load_version() == 7
+    store.close()
+
+
+def test_a_registry_file_from_before_alembic_is_adopted(tmp_path: Path, clock: FakeClock) -> None:
+    import sqlite3
+
+    db = tmp_path / "registry.sqlite3"
+    legacy = sqlite3.connect(db)
+    legacy.executescript("""
+        CREATE TABLE appliances (appliance_id TEXT PRIMARY KEY, site TEXT NOT NULL, http_url TEXT NOT NULL,
+            capacity_bytes INTEGER NOT NULL, client_prefixes TEXT NOT NULL, latitude REAL, longitude REAL,
+            registered_unix_ms INTEGER NOT NULL, last_heartbeat_unix_ms INTEGER, state TEXT NOT NULL,
+            healthy_reported INTEGER NOT NULL, load TEXT NOT NULL, titles TEXT NOT NULL, fill TEXT NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('fleet_version', 41);
+        PRAGMA user_version=1;""")
+    legacy.close()
+    registry, _ = make(SqlRegistryStore(db), clock)
+    assert registry.snapshot.version == 42  # continues from the stored version
+    registry.register(registration("a1"))
+    registry.close()

@@ -1,7 +1,9 @@
-"""Shared fixtures: small generated clips and one ingested title (generated once per session)."""
+"""Shared fixtures: small generated clips, one ingested title (generated once per session), and the
+database and object-store backends the contract tests run against (SQLite/PostgreSQL, disk/S3)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from origin.config import OriginConfig
 from origin.ingest import IngestResult, ingest
 from origin.testclip import generate_test_clip
+
+from ..scaleout.backends import postgres_server
 
 TITLE = "fixture-clip"
 
@@ -39,3 +43,15 @@ def ingested(tmp_path_factory: pytest.TempPathFactory, clip_360: Path) -> tuple[
 
 def config_in(tmp_path: Path) -> OriginConfig:
     return OriginConfig(data_dir=tmp_path / "origin")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """What a store opens: a SQLite file, or the URL of a fresh database on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        yield tmp_path / "db.sqlite3"
+        return
+    server = postgres_server(request)
+    url = server.create_database()
+    yield url
+    server.drop_database(url)

@@ -11,6 +11,8 @@ import pytest
 from origin.accounts import AccountStore
 from origin.app import build_app
 from origin.config import OriginConfig
+from origin.db import Database
+from origin.errors import AccountExists, InvalidCredentials
 from streamfleet.sessions import verify_session
 
 from .servers import PASSWORD, bearer, login, origin_config, serving
@@ -75,13 +77,11 @@ def test_signup_login_me_logout(client: httpx.Client, config: OriginConfig) -> N
 
 def test_passwords_are_argon2id_hashes(client: httpx.Client, config: OriginConfig) -> None:
     signup(client, "bob")
-    import sqlite3
-
-    conn = sqlite3.connect(config.accounts_path)
+    database = Database(config.accounts_path)
     try:
-        (stored,) = conn.execute("SELECT password_hash FROM users WHERE username = 'bob'").fetchone()
+        [(stored,)] = database.rows("SELECT password_hash FROM users WHERE username = 'bob'")
     finally:
-        conn.close()
+        database.close()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
 
@@ -159,11 +159,24 @@ def test_bad_tokens_are_401(client: httpx.Client, config: OriginConfig) -> None:
     assert client.get("/v1/me", headers=bearer(forged)).status_code == 401
 
 
-def test_account_store_role_change(config: OriginConfig) -> None:
-    store = AccountStore(config.accounts_path, config.accounts)
+def test_account_store_contract(config: OriginConfig, db_target: Path | str) -> None:
+    store = AccountStore(db_target, config.accounts, clock=lambda: NOW)
     try:
-        account = store.create("kim", PASSWORD, "viewer")
+        account = store.create("Kim", PASSWORD, "viewer")
+        assert store.get(account.id) == account and account.username == "kim"
+        with pytest.raises(AccountExists):
+            store.create("KIM", PASSWORD, "creator")
+        with pytest.raises(InvalidCredentials):
+            store.authenticate("kim", "not the password")
+        with pytest.raises(InvalidCredentials):
+            store.authenticate("nobody", PASSWORD)
         assert store.set_role("KIM", "operator").role == "operator"
         assert store.authenticate("kim", PASSWORD).id == account.id
+        assert store.get("missing") is None
+        store.revoke("s1", int(NOW) + 600)
+        store.revoke("s1", int(NOW) + 600)  # twice is harmless
+        store.revoke("old", int(NOW) - 7200)  # long expired: pruned by the next revocation
+        store.revoke("s2", int(NOW) + 600)
+        assert store.is_revoked("s1") and store.is_revoked("s2") and not store.is_revoked("old")
     finally:
         store.close()

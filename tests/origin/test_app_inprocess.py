@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from origin.app import build_app
 from origin.catalog import Catalog, FileInfo
 from origin.config import OriginConfig
-from origin.store import ObjectStore
+from origin.store_fs import FileObjectStore
 from streamfleet.addressing import make_key, master_key
 from streamfleet.httpkit import uvicorn_config
 from streamfleet.launcher import free_port
@@ -59,7 +59,7 @@ def client(config: OriginConfig) -> Iterator[httpx.Client]:
 
 def publish(config: OriginConfig, title: str, body: bytes = b"#EXTM3U\n") -> None:
     key = master_key(title)
-    ObjectStore(config.objects_dir).put_bytes(key, body)
+    FileObjectStore(config.objects_dir).put_bytes(key, body)
     info = FileInfo(key.cache_key, len(body), hashlib.sha256(body).hexdigest())
     with Catalog(config.catalog_path) as cat:
         cat.reserve_title(title, title)
@@ -81,8 +81,8 @@ def test_token_is_checked_before_catalog_and_store(client: httpx.Client, config:
             return real(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(ObjectStore, "stat", spy("stat", ObjectStore.stat))
-    monkeypatch.setattr(ObjectStore, "path", spy("path", ObjectStore.path))
+    monkeypatch.setattr(FileObjectStore, "stat", spy("stat", FileObjectStore.stat))
+    monkeypatch.setattr(FileObjectStore, "local_path", spy("path", FileObjectStore.local_path))
     monkeypatch.setattr(Catalog, "detail", spy("detail", Catalog.detail))
     expired = client.get(path_for("film", expires_at=NOW - 121))  # the clock is injected
     assert expired.status_code == 403 and touched == []
@@ -99,7 +99,7 @@ def test_clock_and_leeway(client: httpx.Client, config: OriginConfig) -> None:
 def test_title_being_ingested_is_not_served(client: httpx.Client, config: OriginConfig) -> None:
     with Catalog(config.catalog_path) as cat:
         cat.reserve_title("busy", "Busy")
-    ObjectStore(config.objects_dir).put_bytes(master_key("busy"), b"partial")
+    FileObjectStore(config.objects_dir).put_bytes(master_key("busy"), b"partial")
     detail = client.get("/v1/titles/busy").json()
     assert detail["status"] == "ingesting" and detail["files"] == {} and detail["renditions"] == []
     response = client.get(path_for("busy"))
@@ -108,7 +108,7 @@ def test_title_being_ingested_is_not_served(client: httpx.Client, config: Origin
 
 def test_catalogued_but_missing_object_is_404(client: httpx.Client, config: OriginConfig) -> None:
     publish(config, "film")
-    ObjectStore(config.objects_dir).delete(master_key("film"))
+    FileObjectStore(config.objects_dir).delete(master_key("film"))
     assert client.get(path_for("film")).status_code == 404
     tok = sign(TokenSettings().keyring(), "film", int(NOW) + 9)
     other = make_key("film", "240p", "init.mp4").signed_path(tok)

@@ -53,3 +53,17 @@ def test_parse_bitrate() -> None:
     assert parse_bitrate("-3k") == 0
     with pytest.raises(ValueError):
         IngestSettings(audio_bitrate="loud")
+
+
+def test_database_and_object_store_urls() -> None:
+    local = load(None, environ={})
+    assert (local.catalog_db, local.accounts_db, local.jobs_db) == tuple(
+        Path(f"data/origin/{name}.sqlite3") for name in ("catalog", "accounts", "jobs"))
+    url = "postgresql://sf:secret@db.example/streamfleet"
+    shared = load(None, environ={"ORIGIN_DATABASE_URL": url,
+                                 "ORIGIN_OBJECT_STORE_URL": "s3://titles/prod?endpoint=http://minio:9000"})
+    assert shared.catalog_db == shared.accounts_db == shared.jobs_db == url
+    assert shared.object_store_url.startswith("s3://titles/")
+    for key, value in (("DATABASE_URL", "mysql://x/y"), ("OBJECT_STORE_URL", "/just/a/path")):
+        with pytest.raises(ConfigError, match=key.lower()):
+            load(None, environ={f"ORIGIN_{key}": value})

@@ -18,7 +18,7 @@ from origin.errors import IngestError
 from origin.ffmpeg import ffmpeg_exe
 from origin.hls import parse_master, parse_media_playlist
 from origin.ingest import IngestResult, ingest
-from origin.store import ObjectStore
+from origin.store_fs import FileObjectStore
 
 from .conftest import TITLE, config_in
 
@@ -199,16 +199,16 @@ def test_ffmpeg_failure_leaves_nothing(tmp_path: Path, clip_240_silent: Path) ->
 def test_failure_while_storing_removes_stored_objects(tmp_path: Path, clip_240_silent: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     config = config_in(tmp_path)
-    real_move = ObjectStore.move_file
+    real_move = FileObjectStore.move_file
     calls = []
 
-    def flaky_move(self: ObjectStore, key: Any, source: Path) -> int:
+    def flaky_move(self: FileObjectStore, key: Any, source: Path) -> int:
         calls.append(key)
         if len(calls) == 3:
             raise OSError("No space left on device")
         return real_move(self, key, source)
 
-    monkeypatch.setattr(ObjectStore, "move_file", flaky_move)
+    monkeypatch.setattr(FileObjectStore, "move_file", flaky_move)
     with pytest.raises(IngestError, match="No space left"):
         ingest(config, clip_240_silent, "Clip")
     assert len(calls) == 3

@@ -1,7 +1,9 @@
-"""The SQLite job queue: stages, leases that expire, retries, failure after max attempts."""
+"""The job queue on SQLite and PostgreSQL: stages, leases that expire, retries, failure after max
+attempts, and workers racing for jobs (each job leased once; stage promotion never lost)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from origin.jobs import CANCELLED, DONE, FAILED, LEASED, QUEUED, WAITING, JobQueue, NewJob
@@ -15,8 +17,8 @@ class Clock:
         return self.now
 
 
-def test_stages_run_in_order(tmp_path: Path) -> None:
-    queue = JobQueue(tmp_path / "q.sqlite3")
+def test_stages_run_in_order(db_target: Path | str) -> None:
+    queue = JobQueue(db_target)
     [first] = queue.enqueue([NewJob("film", "prepare", {"x": 1})])
     job = queue.claim("w1", 30)
     assert job is not None and job.id == first and job.payload == {"x": 1} and job.attempts == 1
@@ -36,9 +38,9 @@ def test_stages_run_in_order(tmp_path: Path) -> None:
     queue.close()
 
 
-def test_lost_lease_is_retried_by_another_worker(tmp_path: Path) -> None:
+def test_lost_lease_is_retried_by_another_worker(db_target: Path | str) -> None:
     clock = Clock()
-    queue = JobQueue(tmp_path / "q.sqlite3", max_attempts=3, clock=clock)
+    queue = JobQueue(db_target, max_attempts=3, clock=clock)
     queue.enqueue([NewJob("film", "encode", {})])
     job = queue.claim("dead", 10)
     assert job is not None
@@ -56,9 +58,9 @@ def test_lost_lease_is_retried_by_another_worker(tmp_path: Path) -> None:
     queue.close()
 
 
-def test_failures_retry_then_fail_and_cancel_the_rest(tmp_path: Path) -> None:
+def test_failures_retry_then_fail_and_cancel_the_rest(db_target: Path | str) -> None:
     clock = Clock()
-    queue = JobQueue(tmp_path / "q.sqlite3", max_attempts=2, clock=clock)
+    queue = JobQueue(db_target, max_attempts=2, clock=clock)
     queue.enqueue([NewJob("film", "encode", {}, stage=1), NewJob("film", "package", {}, stage=2),
                    NewJob("other", "encode", {})])
     job = queue.claim("w", 10)
@@ -70,11 +72,12 @@ def test_failures_retry_then_fail_and_cancel_the_rest(tmp_path: Path) -> None:
     states = [(j.kind, j.state, j.error) for j in queue.jobs("film")]
     assert states == [("encode", FAILED, "ffmpeg exploded twice"), ("package", CANCELLED, None)]
     assert [j.state for j in queue.jobs("other")] == [QUEUED]  # other titles are unaffected
+    queue.close()
 
 
-def test_worker_lost_too_often_fails_the_job(tmp_path: Path) -> None:
+def test_worker_lost_too_often_fails_the_job(db_target: Path | str) -> None:
     clock = Clock()
-    queue = JobQueue(tmp_path / "q.sqlite3", max_attempts=1, clock=clock)
+    queue = JobQueue(db_target, max_attempts=1, clock=clock)
     queue.enqueue([NewJob("film", "encode", {})])
     job = queue.claim("w1", 10)
     assert job is not None and job.state == LEASED
@@ -83,3 +86,56 @@ def test_worker_lost_too_often_fails_the_job(tmp_path: Path) -> None:
     [failed] = queue.jobs("film")
     assert failed.state == FAILED and "stopped heartbeating" in (failed.error or "")
     assert queue.delete_title("film") == 1
+    queue.close()
+
+
+def test_racing_workers_lease_each_job_once(db_target: Path | str) -> None:
+    setup = JobQueue(db_target)
+    ids = setup.enqueue([NewJob(f"t{i % 5}", "encode", {"n": i}) for i in range(40)])
+    setup.close()
+    claimed: list[tuple[str, int]] = []
+    barrier = threading.Barrier(6)
+
+    def work(name: str) -> None:
+        queue = JobQueue(db_target)
+        barrier.wait()
+        while (job := queue.claim(name, 60)) is not None:
+            claimed.append((name, job.id))
+            assert queue.complete(job.id, name)
+        queue.close()
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(job for _, job in claimed) == sorted(ids)  # every job once, none twice
+    check = JobQueue(db_target)
+    assert {j.state for t in range(5) for j in check.jobs(f"t{t}")} == {DONE}
+    check.close()
+
+
+def test_concurrent_completions_still_promote_the_next_stage(db_target: Path | str) -> None:
+    for round_ in range(5):
+        title = f"film{round_}"
+        queue = JobQueue(db_target)
+        queue.enqueue([NewJob(title, "encode", {"c": i}, stage=1) for i in range(4)]
+                      + [NewJob(title, "package", {}, stage=2)])
+        leased = [queue.claim(f"w{i}", 60, ["encode"]) for i in range(4)]
+        queue.close()
+        barrier = threading.Barrier(4)
+
+        def finish(job_id: int, worker: str, barrier: threading.Barrier = barrier) -> None:
+            q = JobQueue(db_target)
+            barrier.wait()
+            assert q.complete(job_id, worker)
+            q.close()
+
+        threads = [threading.Thread(target=finish, args=(j.id, j.worker)) for j in leased if j is not None]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        check = JobQueue(db_target)
+        assert [j.state for j in check.jobs(title)] == [DONE] * 4 + [QUEUED], "the package job was not queued"
+        check.close()

@@ -1,4 +1,5 @@
-"""Catalog metadata, search (BM25, prefixes, typos, tags), new/popular lists and role checks."""
+"""Catalog metadata, search (ranking, prefixes, typos, tags) on SQLite FTS5 and PostgreSQL tsvector,
+new/popular lists and role checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from origin.catalog import Catalog, TitleMeta
 from origin.config import OriginConfig
 from origin.search import edit_distance
 
+from ..scaleout.backends import postgres_server
 from .servers import bearer, login, origin_config, serving
 
 TITLES = [
@@ -28,8 +30,8 @@ TITLES = [
 ]
 
 
-def fill(config: OriginConfig, owner: str = "") -> None:
-    with Catalog(config.catalog_path) as cat:
+def fill(target: Path | str, owner: str = "") -> None:
+    with Catalog(target) as cat:
         for tid, name, meta in TITLES:
             cat.reserve_title(tid, name, meta=TitleMeta(meta.description, meta.tags, meta.cast,
                                                         meta.release_date, owner=owner))
@@ -43,10 +45,9 @@ def ids(cat: Catalog, query: str, tag: str | None = None) -> list[str]:
     return [h.id for h in cat.search(query, tag).hits]
 
 
-def test_search_ranking_prefix_tags_and_typos(tmp_path: Path) -> None:
-    config = origin_config(tmp_path)
-    fill(config)
-    with Catalog(config.catalog_path) as cat:
+def test_search_ranking_prefix_tags_and_typos(db_target: Path | str) -> None:
+    fill(db_target)
+    with Catalog(db_target) as cat:
         # Name matches outrank a description-only match; unfinished titles never show up.
         space = ids(cat, "space")
         assert set(space[:2]) == {"space-odyssey", "spaceballs"} and space[2:] == ["gardening"]
@@ -63,6 +64,22 @@ def test_search_ranking_prefix_tags_and_typos(tmp_path: Path) -> None:
         assert ids(cat, 'matrix"*') == ["the-matrix"] and ids(cat, 'matrix" OR name:*') == []
         cat.update_meta("gardening", name="Gardening in Space", tags=("howto", "scifi"))
         assert ids(cat, "gardening", tag="scifi") == ["gardening"]
+        assert ids(cat, "vegetab") == ["gardening"]  # description words are searched too
+        cat.delete_title("spaceballs")
+        assert "spaceballs" not in ids(cat, "space")
+
+
+def test_postgresql_trigram_tolerates_two_typos_in_long_words(request: pytest.FixtureRequest) -> None:
+    server = postgres_server(request)
+    url = server.create_database()
+    try:
+        fill(url)
+        with Catalog(url) as cat:
+            two_typos = cat.search("spazeballz")  # 2 edits from "spaceballs": only pg_trgm finds it
+            assert [h.id for h in two_typos.hits] == ["spaceballs"] and two_typos.corrected == "spaceballs"
+            assert ids(cat, "matizx") == []  # short words still tolerate a single edit only
+    finally:
+        server.drop_database(url)
 
 
 def test_edit_distance() -> None:
@@ -83,7 +100,7 @@ def test_http_search_lists_and_edits(served: tuple[OriginConfig, httpx.Client]) 
     config, client = served
     creator = login(client, "studio", "creator")
     owner = client.get("/v1/me", headers=bearer(creator)).json()["id"]
-    fill(config, owner=owner)
+    fill(config.catalog_path, owner=owner)
     found = client.get("/v1/search", params={"q": "matirx"}).json()
     assert [r["id"] for r in found["results"]] == ["the-matrix"] and found["corrected"] == "matrix"
     assert client.get("/v1/search", params={"q": "space", "tag": "comedy"}).json()["results"][0]["id"] == \

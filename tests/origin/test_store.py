@@ -1,3 +1,6 @@
+"""The filesystem object store's own guarantees: atomic renames, fsync, paths that cannot escape
+(the behaviour every store shares is in test_store_contract.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from origin.errors import ObjectNotFound
-from origin.store import ObjectStore
+from origin.store_fs import FileObjectStore
 from streamfleet.addressing import AddressError, ChunkKey, make_key, master_key
 
 SEG = make_key("film", "720p", "seg_00003.m4s")
@@ -17,12 +20,12 @@ def files_under(root: Path) -> list[str]:
 
 
 def test_put_open_stat_delete(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path / "objects")
+    store = FileObjectStore(tmp_path / "objects")
     assert store.put_bytes(SEG, b"hello") == 5
     assert store.path(SEG) == tmp_path / "objects" / "film" / "720p" / "seg_00003.m4s"
     with store.open(SEG) as fh:
         assert fh.read() == b"hello"
-    assert store.stat(SEG).st_size == 5
+    assert store.stat(SEG).size == 5
     assert store.exists(SEG)
     assert store.delete(SEG) is True
     assert store.delete(SEG) is False
@@ -33,7 +36,7 @@ def test_put_open_stat_delete(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_old_object_and_no_temp_file(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path)
+    store = FileObjectStore(tmp_path)
     store.put_bytes(SEG, b"old")
 
     def broken() -> Iterator[bytes]:
@@ -47,7 +50,7 @@ def test_failed_write_leaves_old_object_and_no_temp_file(tmp_path: Path) -> None
 
 
 def test_failed_first_write_leaves_nothing(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path)
+    store = FileObjectStore(tmp_path)
 
     def broken() -> Iterator[bytes]:
         yield b"x" * 1000
@@ -59,7 +62,7 @@ def test_failed_first_write_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_replace_is_whole(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path)
+    store = FileObjectStore(tmp_path)
     store.put_bytes(SEG, b"a" * 100_000)
     reader = store.open(SEG)  # a reader holding the old object keeps seeing all of it
     store.put_bytes(SEG, b"b" * 10)
@@ -69,7 +72,7 @@ def test_replace_is_whole(tmp_path: Path) -> None:
 
 
 def test_move_and_copy_in(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path / "objects")
+    store = FileObjectStore(tmp_path / "objects")
     src = tmp_path / "scratch.bin"
     src.write_bytes(b"payload")
     assert store.put_file(SEG, src) == 7 and src.exists()
@@ -80,7 +83,7 @@ def test_move_and_copy_in(tmp_path: Path) -> None:
 
 
 def test_delete_title_removes_only_that_title(tmp_path: Path) -> None:
-    store = ObjectStore(tmp_path)
+    store = FileObjectStore(tmp_path)
     store.put_bytes(SEG, b"1")
     store.put_bytes(master_key("film"), b"2")
     other = make_key("other", "240p", "init.mp4")
@@ -97,7 +100,7 @@ def test_delete_title_removes_only_that_title(tmp_path: Path) -> None:
      ChunkKey("film/../x", "720p", "init.mp4")],
 )
 def test_hand_built_keys_cannot_escape(tmp_path: Path, key: ChunkKey) -> None:
-    store = ObjectStore(tmp_path)
+    store = FileObjectStore(tmp_path)
     with pytest.raises(AddressError):
         store.path(key)
     with pytest.raises(AddressError):

@@ -1,0 +1,1 @@
+"""Alembic migrations of the origin's databases (branches: catalog, accounts, jobs)."""
