@@ -191,3 +191,24 @@ def test_grafana_dashboard_uses_the_provisioned_datasource() -> None:
     folder = providers["providers"][0]["options"]["path"]
     mounts = _mounts(SERVICES["grafana"])
     assert mounts[f"{folder}/streamfleet.json"] == "./grafana/streamfleet.json"
+
+
+def test_central_state_goes_to_postgres_and_minio() -> None:
+    postgres = SERVICES["postgres"]["environment"]
+    minio = SERVICES["minio"]["environment"]
+    for name in ("origin", "origin-worker", "control-plane"):
+        url = urlsplit(_toml(_config_of(SERVICES[name])[1])["database_url"])
+        assert url.scheme == "postgresql" and url.hostname == "postgres", name
+        assert url.username == postgres["POSTGRES_USER"] and url.password == postgres["POSTGRES_PASSWORD"]
+        assert url.path == f"/{postgres['POSTGRES_DB']}", name
+    for name in ("origin", "control-plane"):
+        assert SERVICES[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
+    assert SERVICES["origin"]["depends_on"]["minio-init"] == {"condition": "service_completed_successfully"}
+    bucket = SERVICES["minio-init"]["entrypoint"][-1].split("/")[-1]
+    for name in ("origin", "origin-worker"):
+        store = urlsplit(_toml(_config_of(SERVICES[name])[1])["object_store_url"])
+        endpoint = urlsplit(dict(p.split("=", 1) for p in store.query.split("&"))["endpoint"])
+        assert store.scheme == "s3" and store.netloc == bucket and endpoint.hostname == "minio", name
+        env = SERVICES[name]["environment"]
+        assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"], name
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"], name
