@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 from streamfleet.config import ConfigError
 from streamfleet.httpkit import serve
 from streamfleet.logs import configure_logging
+from streamfleet.signals import sigterm_as_interrupt
 
 # Client commands live in client_cli; the kernel's command table names them here.
 from .client_cli import search_main, titles_main, upload_main
@@ -144,19 +143,6 @@ class _Progress:
         print(f"{prefix}ingest {self.title}: {percent:3d}%", end=end, file=self.stream, flush=True)
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt, so an interrupted ingest still cleans up after itself."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
 
 def ingest_main(argv: list[str]) -> int:
     """``streamfleet ingest FILE --title NAME [--id ID] [--config FILE]``.
@@ -176,7 +162,7 @@ def ingest_main(argv: list[str]) -> int:
     from .ingest import ingest, title_id_for
 
     try:
-        with _sigterm_interrupts():
+        with sigterm_as_interrupt():
             tid = title_id_for(args.title, args.title_id)
             result = ingest(config, args.file, args.title, tid, progress=_Progress(tid, sys.stderr))
     except IngestError as exc:

@@ -60,7 +60,8 @@ def _fill_then_play_elsewhere(fleet: Fleet, session: str) -> dict[str, Any]:
     status = fleet.fill_now()
     for site, appliances in status.items():
         for a in appliances:
-            _say(f"  {site}/{a['appliance_id']}: {a['bytes_done']}/{a['bytes_total']} bytes, done={a['done']}")
+            done = "done" if a["done"] else "incomplete"
+            _say(f"  {site}/{a['appliance_id']}: {a['bytes_done']}/{a['bytes_total']} bytes, {done}")
     west = asyncio.run(_play_from(fleet, session, WEST_VIEWER_IP))
     for line in _play_summary(3, west):
         _say(line)

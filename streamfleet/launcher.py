@@ -14,12 +14,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from streamfleet.signals import sigterm_as_interrupt
 
 DEV_KEY = "streamfleet-demo-key-0123456789abcdef"
 FLEET_SECRET = "streamfleet-demo-fleet-secret"
@@ -368,14 +370,5 @@ class Fleet:
         self.stop()
 
 
-@contextlib.contextmanager
-def terminate_on_signals() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt so context managers stop child processes."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+# Kept under the name the demo and benchmarks know.
+terminate_on_signals = sigterm_as_interrupt
