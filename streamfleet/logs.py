@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from streamfleet import requestid
+
 # LogRecord's own attributes, plus uvicorn's ANSI-coloured duplicate of the message.
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "color_message",
@@ -27,6 +29,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        rid = requestid.current.get()
+        if rid is not None:
+            out["request_id"] = rid
         # Fields passed through ``extra=`` become top-level keys.
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
