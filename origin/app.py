@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from streamfleet.addressing import AddressError, parse_signed_path
 from streamfleet.httpkit import json_error
+from streamfleet.requestid import RequestIdMiddleware
 from streamfleet.tokens import Keyring, TokenError, verify
 
 from .accounts import AccountStore
@@ -276,7 +277,7 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )
