@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamfleet.addressing import AddressError, ChunkKey, parse_signed_path
 from streamfleet.httpkit import json_error
 
+from . import openapi
 from .config import ApplianceConfig
 from .core import Appliance, etag_of
 from .errors import ApplianceError, ChunkTooLarge, UnknownContent, UpstreamError, UpstreamTimeout
@@ -98,6 +99,11 @@ def build_app(
         health = await appliance.health()
         return JSONResponse(health.body, status_code=200 if health.ok else 503)
 
+    spec = JSONResponse(openapi.document()).body
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(appliance.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -116,6 +122,7 @@ def build_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/admin/drain", drain, methods=["POST"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         middleware=[Middleware(_ServedBy, appliance_id=config.id, stats=stats)],
         exception_handlers={HTTPException: _http_exception},

@@ -88,6 +88,9 @@ class ApplianceConfig:
     # Chunks found on disk at start-up are read back and hashed on their first hit (in a thread);
     # false trusts them on size alone.
     verify_on_first_hit: bool = True
+    # The scrubber reads verified chunks back at this many bytes per second on average, pass
+    # after pass, and drops any whose sha256 changed (silent disk corruption); 0 turns it off.
+    scrub_bytes_per_s: int = 8 * 1024 * 1024
     # Bearer token for POST /admin/drain; empty disables the admin endpoints (403).
     admin_token: str = "streamfleet-dev-admin-token"
     # Eviction order of the chunk store: fifo, lru, s3fifo, sieve or streamfleet (see
@@ -140,6 +143,8 @@ class ApplianceConfig:
             raise ValueError("peer timeouts must be positive")
         if self.peer_cooldown_s < 0:
             raise ValueError("peer_cooldown_s must not be negative")
+        if self.scrub_bytes_per_s < 0:
+            raise ValueError("scrub_bytes_per_s must not be negative")
         if self.upstream_retries < 0:
             raise ValueError("upstream_retries must not be negative")
         for peer_id, url in self.peers.items():

@@ -33,6 +33,7 @@ from .fill_metrics import FillCollector
 from .flight import SingleFlight
 from .metrics import ApplianceMetrics
 from .peers import PeerDirectory
+from .scrub import Scrubber
 from .stats import ServingStats
 from .store import ChunkStore, StoredChunk
 from .upstream import MissFetcher
@@ -113,6 +114,7 @@ class Appliance:
         self.agent: FleetAgent | None = None
         # The fill agent (nightly fill of the manifest's titles) and its progress.
         self.fill: FillAgent | None = None
+        self._scrub_task: asyncio.Task[None] | None = None
         self.fill_stats = FillStats()
         self.metrics.registry.register(FillCollector(self.fill_stats, self.store))
 
@@ -140,6 +142,9 @@ class Appliance:
             observe=self.metrics.observe_upstream,
             observe_attempt=self.metrics.observe_attempt,
         )
+        if c.scrub_bytes_per_s > 0:
+            scrubber = Scrubber(self.store, c.scrub_bytes_per_s)
+            self._scrub_task = asyncio.get_running_loop().create_task(scrubber.run(), name="scrubber")
         if self._run_agent and c.fill_enabled:
             self.fill = self._fill_agent(self._catalog, self._fetcher)
             self.fill.start()
@@ -181,6 +186,9 @@ class Appliance:
         if self.agent is not None:
             await self.agent.stop()
         await self._verify_flight.cancel_all()
+        if self._scrub_task is not None:
+            self._scrub_task.cancel()
+            await asyncio.gather(self._scrub_task, return_exceptions=True)
         if self._fetcher is not None:
             await self._fetcher.close()
         if self._catalog is not None:

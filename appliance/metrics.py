@@ -93,6 +93,16 @@ class _ApplianceCollector(Collector):
         yield CounterMetricFamily(
             f"{PREFIX}_disk_errors", "Failed disk operations.", value=store.stats.disk_errors
         )
+        yield CounterMetricFamily(
+            f"{PREFIX}_changed_chunks",
+            "Verified chunks whose file changed on disk behind the store's back (hashed again).",
+            value=store.stats.changed,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_scrubbed_bytes",
+            "Bytes the scrubber read back and checked.",
+            value=store.stats.scrubbed_bytes,
+        )
 
 
 class ApplianceMetrics:

@@ -13,6 +13,7 @@ parts of a write (data, fsync) happen outside the lock.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import stat
 import threading
@@ -66,6 +67,11 @@ class StoreStats:
     commits: int = 0
     # Chunks whose bytes failed verification on read (dropped, to be fetched again).
     corrupt: int = 0
+    # Times the filesystem had less room than capacity_bytes allowed (the capacity was lowered).
+    disk_full: int = 0
+    # Chunks and bytes the scrubber read back and checked.
+    scrubbed_chunks: int = 0
+    scrubbed_bytes: int = 0
     # Disk operations that failed (create, write, fsync, rename); a rising count means a bad disk.
     disk_errors: int = 0
     # time.monotonic() of the last disk error (0.0: none yet).
@@ -212,7 +218,12 @@ class ChunkStore:
     def path_of(self, key: ChunkKey) -> Path:
         return self.chunks_dir / key.relative_path
 
-    def pin(self, key: ChunkKey) -> StoredChunk:
+    def verified_keys(self) -> list[ChunkKey]:
+        """A snapshot of the keys whose sha256 is known (what the scrubber re-reads)."""
+        with self._lock:
+            return [key for key, entry in self._entries.items() if entry.sha256 is not None]
+
+    def pin(self, key: ChunkKey, *, touch: bool = True) -> StoredChunk:
         """Look ``key`` up, count a use and protect it from eviction until :meth:`unpin`.
 
         Returns the chunk's path, size and stat (one ``stat()`` call, cheap enough for the
@@ -245,8 +256,9 @@ class ChunkStore:
                 entry.sha256 = None
                 entry.ident = ident
             entry.pins += 1
-            entry.last_access = self._clock()
-            self._policy.touch(key)
+            if touch:  # touch=False: a look that is not a use (the scrubber), LRU order unchanged
+                entry.last_access = self._clock()
+                self._policy.touch(key)
             return StoredChunk(key, path, entry.size, st, entry.sha256)
 
     def mark_verified(self, key: ChunkKey, sha256: str, st: os.stat_result | None = None) -> None:
@@ -323,11 +335,14 @@ class ChunkStore:
 
     # -- writing --------------------------------------------------------------------------
 
-    def writer(self, key: ChunkKey) -> ChunkWriter:
+    def writer(self, key: ChunkKey, expected_size: int = 0) -> ChunkWriter:
         """A new temp file for ``key``; :meth:`ChunkWriter.commit` makes it servable.
 
+        ``expected_size`` (0: unknown): room is made on the filesystem first (:meth:`make_room`).
         Blocking (creates a file). Raises StoreError when the file cannot be created.
         """
+        if expected_size > 0:
+            self.make_room(expected_size)
         path = self.tmp_dir / f"{uuid.uuid4().hex}.part"
         try:
             fh = open(path, "xb")  # the writer owns and closes it
@@ -335,6 +350,34 @@ class ChunkStore:
             self.record_disk_error()
             raise StoreError(f"cannot create a temp file in {self.tmp_dir}: {exc}") from exc
         return ChunkWriter(self, key, path, fh)
+
+    def make_room(self, size: int) -> None:
+        """Make sure the filesystem can take ``size`` more bytes, evicting if it cannot.
+
+        ``capacity_bytes`` is what the operator allows; the disk may hold less (other files on
+        it, a smaller disk than configured). When the free space would not take ``size`` bytes
+        plus a small margin, the store lowers its capacity to what fits and evicts down to it,
+        so the disk filling up costs cached chunks, not failed requests. The lowered capacity
+        stays until restart (logged as an error). Blocking (one statvfs; evictions unlink).
+        """
+        try:
+            st = os.statvfs(self.tmp_dir)
+        except OSError:
+            return
+        short = size + _DISK_MARGIN - st.f_bavail * st.f_frsize
+        if short <= 0:
+            return
+        with self._lock:
+            target = max(self._used - short, 1)
+            if target < self.capacity_bytes:
+                log.error(
+                    "the disk is fuller than capacity_bytes allows; lowering the capacity to what fits",
+                    extra={"capacity_bytes": self.capacity_bytes, "lowered_to": target, "used": self._used},
+                )
+                self.capacity_bytes = target
+                self.stats.disk_full += 1
+            # Chunks just filled go too if need be: their waiters refetch, a write would fail.
+            self._evict_locked(protect=None, fresh_too=True)
 
     def _install(self, key: ChunkKey, temp: Path, size: int, sha256: str | None) -> StoredChunk:
         """Rename a complete, fsynced temp file into place and account for it (under the lock)."""
@@ -410,12 +453,13 @@ class ChunkStore:
             self._fill_bytes -= entry.size
         self._policy.remove(key)
 
-    def _evict_locked(self, protect: ChunkKey | None) -> None:
+    def _evict_locked(self, protect: ChunkKey | None, fresh_too: bool = False) -> None:
         """Evict until used bytes fit the capacity; pinned chunks (and ``protect``) are skipped.
 
         When only pinned chunks remain the store stays over capacity until they are unpinned.
         """
-        pinned = _Pinned(self._entries, protect, self._fill_titles, self._monotonic())
+        now = math.inf if fresh_too else self._monotonic()  # at infinity nothing is fresh
+        pinned = _Pinned(self._entries, protect, self._fill_titles, now)
         while self._used > self.capacity_bytes:
             key = self._policy.victim(pinned)
             if key is None:
@@ -551,6 +595,10 @@ class ChunkWriter:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
+
+
+# Free space kept on the filesystem beyond the chunk being written (temp files, directories).
+_DISK_MARGIN = 64 * 1024
 
 
 def _ident(st: os.stat_result) -> tuple[int, int, int]:

@@ -230,7 +230,7 @@ class MissFetcher:
         peer: bool = False,
         cached_only: bool = False,
     ) -> None:
-        writer = await asyncio.to_thread(self._store.writer, key)
+        writer = await asyncio.to_thread(self._store.writer, key, info.size)
         progress = FillProgress(writer.path, info.size, info.sha256)
         what = "peer fetch" if peer else "chunk fetch"
         headers = {PEER_FILL_HEADER: self._config.id} if peer else {}

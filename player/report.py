@@ -26,6 +26,8 @@ class PlayReport:
     segments_by_appliance: dict[str, int] = field(default_factory=dict)
     # Every successful request (playlists and init segments too), by who served it.
     requests_by_appliance: dict[str, int] = field(default_factory=dict)
+    # Bytes of every successful request, by who served it.
+    bytes_by_appliance: dict[str, int] = field(default_factory=dict)
     # Responses saying X-Cache: HIT / MISS; hit_ratio = hits / (hits + misses), 0.0 when none said.
     hits: int = 0
     misses: int = 0
@@ -41,6 +43,11 @@ class PlayReport:
     # Media seconds downloaded and wall time of the whole playback.
     media_s: float = 0.0
     elapsed_ms: float = 0.0
+    # Media seconds played by the time the playback ended (all of it only with pacing + play_out;
+    # without pacing the clock is simulated and downloads finish long before playback would).
+    played_s: float = 0.0
+    # The viewer stopped watching before the end (play(stop=...)); ok then means "no error so far".
+    stopped: bool = False
     # Ranked sources steering gave, by appliance id ("origin" for the origin).
     ranked: list[str] = field(default_factory=list)
     # Every failed request and the reason playback stopped, if it did.

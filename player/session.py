@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -18,9 +19,34 @@ from .report import PlayReport
 from .sources import Fetched, Source, SourceList, Tally, sources_from_answer
 from .verify import FileCatalog, load_catalog
 
-__all__ = ["AbrPolicy", "PlayReport", "play"]
+__all__ = ["AbrPolicy", "FileCatalog", "Pacing", "PlayReport", "play"]
 
 DEFAULT_ABR = AbrPolicy()
+
+# Called after every media segment with its index (from 0) and what was fetched.
+SegmentHook = Callable[[int, Fetched], None]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """Real-time playback, as a viewer's player does it: fetch ahead only up to a buffer target.
+
+    Without pacing, ``play`` downloads every segment as fast as it can and only simulates the
+    playback clock. With it, the next segment is fetched once the buffer has drained to
+    ``buffer_target_s`` minus that segment's duration, and the player waits in real time (on
+    ``sleep``) meanwhile; ``speed`` media seconds play per clock second (1.0 = real time; tests
+    speed it up). ``play_out``: after the last segment, wait until the buffer has played out,
+    like a viewer watching to the end.
+    """
+
+    buffer_target_s: float = 12.0
+    speed: float = 1.0
+    play_out: bool = False
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.buffer_target_s <= 0 or self.speed <= 0:
+            raise ValueError("buffer_target_s and speed must be positive")
 
 
 async def play(
@@ -35,6 +61,10 @@ async def play(
     timeout_s: float = 10.0,
     clock: Callable[[], float] = time.perf_counter,
     session: str | None = None,
+    pacing: Pacing | None = None,
+    catalog: FileCatalog | None = None,
+    stop: asyncio.Event | None = None,
+    on_segment: SegmentHook | None = None,
 ) -> PlayReport:
     """Play ``title`` through the steering service at ``steering_url``; never raises for playback errors.
 
@@ -46,6 +76,11 @@ async def play(
     monotonic seconds, for throughput and the simulated playback. Returns a PlayReport whose
     ``ok`` says whether every segment arrived (and, when checked, matched the catalog).
     ``session``: the viewer's session token, sent to steering only (Authorization: Bearer).
+    ``pacing``: play in real time with a buffer target (None: download as fast as possible).
+    ``catalog``: the title's files map, already loaded (many viewers share one); it takes the
+    place of ``origin_url`` for verification. ``stop``: when set, the viewer stops watching at
+    the next segment boundary (or pause) and the report says ``stopped``; ``ok`` then means no
+    error so far. ``on_segment``: called after every media segment (tests inject faults there).
     """
     if client is None:
         async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as own:
@@ -59,8 +94,15 @@ async def play(
                 max_segments=max_segments,
                 clock=clock,
                 session=session,
+                pacing=pacing,
+                catalog=catalog,
+                stop=stop,
+                on_segment=on_segment,
             )
-    playback = _Playback(client, steering_url, title, origin_url, initial_bandwidth_bps, abr, clock, session)
+    playback = _Playback(
+        client, steering_url, title, origin_url, initial_bandwidth_bps, abr, clock, session,
+        pacing=pacing, catalog=catalog, stop=stop, on_segment=on_segment,
+    )
     return await playback.run(max_segments)
 
 
@@ -81,6 +123,11 @@ class _Playback:
         abr: AbrPolicy,
         clock: Callable[[], float],
         session: str | None = None,
+        *,
+        pacing: Pacing | None = None,
+        catalog: FileCatalog | None = None,
+        stop: asyncio.Event | None = None,
+        on_segment: SegmentHook | None = None,
     ) -> None:
         self.session = session
         self.client = client
@@ -90,19 +137,22 @@ class _Playback:
         self.clock = clock
         self.abr = abr
         self.estimate = ThroughputEstimate(initial_bps, abr.ewma_alpha)
-        self.buffer = PlaybackBuffer()
+        self.buffer = PlaybackBuffer(pacing.speed if pacing is not None else 1.0)
         self.tally = Tally()
         self.report = PlayReport(title=title)
-        self.catalog: FileCatalog | None = None
+        self.catalog: FileCatalog | None = catalog
         self.mismatches: list[str] = []
         self.checked = 0
         self.renditions: dict[str, _Rendition] = {}
         self.segment_renditions: Counter[str] = Counter()
+        self.pacing = pacing
+        self.stop = stop
+        self.on_segment = on_segment
 
     async def run(self, max_segments: int | None) -> PlayReport:
         started = self.clock()
         try:
-            if self.origin_url is not None:
+            if self.catalog is None and self.origin_url is not None:
                 self.catalog = await load_catalog(self.client, self.origin_url, self.title)
             started = self.clock()  # the catalog check is ours, not part of the viewer's startup
             sources = SourceList(self.client, await self._steer(), clock=self.clock, tally=self.tally)
@@ -142,6 +192,8 @@ class _Playback:
             total = min(total, max(max_segments, 0))
         self.report.segments_total = total
         for i in range(total):
+            if i > 0 and await self._pace(current.playlist.segments[i].duration):
+                return
             if i > 0:
                 wanted = chooser.next(current.variant, self.buffer.level(self.clock()))
                 if wanted != current.variant:
@@ -164,6 +216,39 @@ class _Playback:
             self.segment_renditions[name] += 1
             if name not in self.report.renditions:
                 self.report.renditions.append(name)
+            if self.on_segment is not None:
+                self.on_segment(i, fetched)
+        if self.pacing is not None and self.pacing.play_out:
+            await self._pause(self.buffer.wait_for_level(self.clock(), 0.0))
+
+    async def _pace(self, next_duration: float) -> bool:
+        """With pacing, wait until the next segment fits the buffer target. True: the viewer stopped."""
+        if self.stop is not None and self.stop.is_set():
+            self.report.stopped = True
+            return True
+        if self.pacing is None:
+            return False
+        target = max(self.pacing.buffer_target_s - next_duration, 0.0)
+        return await self._pause(self.buffer.wait_for_level(self.clock(), target))
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` of real time, or until ``stop`` is set (then True)."""
+        assert self.pacing is not None
+        if seconds > 0:
+            if self.stop is None:
+                await self.pacing.sleep(seconds)
+            else:
+                sleeping = asyncio.ensure_future(self.pacing.sleep(seconds))
+                stopping = asyncio.ensure_future(self.stop.wait())
+                try:
+                    await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    sleeping.cancel()
+                    stopping.cancel()
+        if self.stop is not None and self.stop.is_set():
+            self.report.stopped = True
+            return True
+        return False
 
     async def _rendition(self, sources: SourceList, variant: Variant) -> _Rendition:
         """The variant's media playlist, its init segment fetched; both once per playback."""
@@ -193,6 +278,8 @@ class _Playback:
         r, t = self.report, self.tally
         r.elapsed_ms = (self.clock() - started) * 1000
         r.bytes, r.hits, r.misses, r.failovers = t.bytes, t.hits, t.misses, t.failovers
+        r.bytes_by_appliance = dict(sorted(t.bytes_by_appliance.items()))
+        r.played_s = round(self.buffer.played(self.clock()), 3)
         r.hit_ratio = t.hits / (t.hits + t.misses) if t.hits + t.misses else 0.0
         r.requests_by_appliance = dict(sorted(t.requests_by_appliance.items()))
         r.segments_by_appliance = dict(sorted(r.segments_by_appliance.items()))
@@ -201,10 +288,11 @@ class _Playback:
         if self.segment_renditions:
             most = max(self.segment_renditions.values())
             r.rendition = next(n for n in r.renditions if self.segment_renditions[n] == most)
-        if self.origin_url is not None:
+        if self.origin_url is not None or self.catalog is not None:
             r.bytes_verified = self.catalog is not None and self.checked > 0 and not self.mismatches
         r.errors = [*t.errors, *self.mismatches]
-        r.ok = not fatal and r.segments == r.segments_total and r.bytes_verified is not False
+        complete = r.segments == r.segments_total or (r.stopped and not fatal)
+        r.ok = not fatal and complete and r.bytes_verified is not False
         return r
 
 

@@ -69,6 +69,7 @@ class Tally:
     misses: int = 0
     bytes: int = 0
     requests_by_appliance: dict[str, int] = field(default_factory=dict)
+    bytes_by_appliance: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -166,7 +167,9 @@ class SourceList:
     def _count(self, fetched: Fetched) -> None:
         t = self.tally
         t.bytes += fetched.size
-        t.requests_by_appliance[fetched.served_by] = t.requests_by_appliance.get(fetched.served_by, 0) + 1
+        by = fetched.served_by
+        t.requests_by_appliance[by] = t.requests_by_appliance.get(by, 0) + 1
+        t.bytes_by_appliance[by] = t.bytes_by_appliance.get(by, 0) + fetched.size
         if fetched.cache == "HIT":
             t.hits += 1
         elif fetched.cache == "MISS":

@@ -14,13 +14,14 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet import addressing, tokens
 from streamfleet.httpkit import json_error
 
+from . import openapi
 from .auth import SessionGate
 from .catalog import TitleCatalog, TitleLookup
 from .clientip import ProxyTrust
@@ -29,6 +30,7 @@ from .coverage import CoverageFile
 from .errors import (
     CatalogUnavailable,
     InvalidRequest,
+    RequestTimeout,
     RequestTooLarge,
     SteeringError,
     Unauthenticated,
@@ -47,6 +49,7 @@ _STATUS = {
     InvalidRequest: 400,
     Unauthenticated: 401,
     UnknownTitle: 404,
+    RequestTimeout: 408,
     RequestTooLarge: 413,
     CatalogUnavailable: 503,
 }
@@ -232,6 +235,11 @@ def build_app(
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    spec = orjson.dumps(openapi.document())
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return Response(spec, media_type=_JSON)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return json_error(exc.status_code, str(exc.detail))
@@ -245,6 +253,7 @@ def build_app(
             Route("/v1/playback", playback, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
@@ -258,11 +267,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise RequestTooLarge(f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body larger than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestTooLarge(f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestTimeout("the request body did not arrive") from None
     return b"".join(chunks)
 
 

@@ -46,6 +46,16 @@ class SteeringConfig:
     startup_wait_seconds: float = 2.0
     # Largest accepted POST /v1/playback body.
     max_body_bytes: int = 4096
+    # A request (head and body) must arrive whole within this many seconds of its first byte,
+    # and a new connection must bring its first request as fast: slow or silent clients
+    # (slowloris) get a 408 and are disconnected.
+    header_timeout_seconds: float = 10.0
+    # Request heads larger than this get a 431.
+    max_header_bytes: int = 16 * 1024
+    # Idle keep-alive connections are closed after this many seconds.
+    keepalive_timeout_seconds: float = 15.0
+    # Connections and requests at once beyond which new ones get a 503 (uvicorn's limit_concurrency).
+    max_connections: int = 4096
     # Coverage-zone file (JSON or CSV: CIDR -> site, latitude, longitude); "" = none. Reloaded
     # when its mtime changes (checked at most every coverage_check_seconds).
     coverage_file: str = ""
@@ -86,6 +96,10 @@ class SteeringConfig:
             raise ValueError("need 0 < watch_backoff_initial_seconds <= watch_backoff_max_seconds")
         if self.max_body_bytes <= 0 or self.catalog_max_entries <= 0:
             raise ValueError("max_body_bytes and catalog_max_entries must be positive")
+        if self.header_timeout_seconds <= 0 or self.keepalive_timeout_seconds <= 0:
+            raise ValueError("header_timeout_seconds and keepalive_timeout_seconds must be positive")
+        if self.max_header_bytes < 1024 or self.max_connections <= 0:
+            raise ValueError("need max_header_bytes >= 1024 and max_connections > 0")
         self.tokens.keyring()  # raises ValueError for unusable keys
         for name in ("origin_url", "control_plane_http"):
             url = getattr(self, name)

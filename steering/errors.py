@@ -23,6 +23,10 @@ class RequestTooLarge(SteeringError):
     """The request body exceeds the configured limit (-> 413)."""
 
 
+class RequestTimeout(SteeringError):
+    """The client went away (or was cut off) before its request body arrived (-> 408)."""
+
+
 class CoverageError(SteeringError):
     """A coverage-zone file that cannot be used (the previous zones stay in force)."""
 

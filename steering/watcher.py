@@ -147,7 +147,9 @@ class FleetWatcher:
                         delay = self._backoff_initial
                     log.warning("fleet stream ended", extra={"control_plane": self._target})
                 except grpc.aio.AioRpcError as exc:
-                    log.warning(
+                    # Once per outage at warning level: retries every few seconds are not news.
+                    log.log(
+                        logging.WARNING if self._connected or self.failures == 0 else logging.DEBUG,
                         "fleet stream failed; keeping the last fleet state",
                         extra={
                             "control_plane": self._target,
