@@ -136,6 +136,8 @@ def _env_overlay(cls: type[Any], env_prefix: str, environ: Mapping[str, str]) ->
             if part not in hints:
                 raise ConfigError(f"{var}: unknown key {'.'.join(path[: i + 1])}")
             if i == len(path) - 1:
+                if dataclasses.is_dataclass(hints[part]):
+                    raise ConfigError(f"{var}: {part} is a section: set {var}__KEY for each key")
                 node[part] = _EnvValue(raw)
             elif dataclasses.is_dataclass(hints[part]):
                 node = node.setdefault(part, {})

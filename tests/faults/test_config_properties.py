@@ -69,9 +69,6 @@ def test_steering_loader_reads_the_environment_it_is_given(monkeypatch: pytest.M
     assert load_steering(None).port == 8181
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "kernel bug (streamfleet/config.py _env_overlay): a section set as a whole and one of its keys "
-    "both set in the environment raise TypeError instead of ConfigError"))
 def test_section_and_one_of_its_keys_both_in_the_environment() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="APPLIANCE_TOKENS: tokens is a section"):
         load_appliance(None, {"APPLIANCE_TOKENS": "", "APPLIANCE_TOKENS__ACTIVE": ""})
