@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamfleet.addressing import AddressError, ChunkKey, parse_signed_path
 from streamfleet.httpkit import json_error
+from streamfleet.requestid import RequestIdMiddleware
 
 from . import openapi
 from .config import ApplianceConfig
@@ -124,7 +125,9 @@ def build_app(
             Route("/admin/drain", drain, methods=["POST"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(_ServedBy, appliance_id=config.id, stats=stats)],
+        # The viewer's request id (from steering, via the player) follows a miss upstream.
+        middleware=[Middleware(RequestIdMiddleware, mint=False),
+                    Middleware(_ServedBy, appliance_id=config.id, stats=stats)],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )

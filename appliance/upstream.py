@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from streamfleet import tokens
+from streamfleet import requestid, tokens
 from streamfleet.addressing import ChunkKey
 
 from .catalog import Catalog, FileInfo, origin_errors
@@ -234,6 +234,9 @@ class MissFetcher:
         progress = FillProgress(writer.path, info.size, info.sha256)
         what = "peer fetch" if peer else "chunk fetch"
         headers = {PEER_FILL_HEADER: self._config.id} if peer else {}
+        rid = requestid.current.get()
+        if rid is not None:
+            headers[requestid.HEADER] = rid  # the viewer's id follows the miss to the peer/origin
         if cached_only:
             headers["cache-control"] = ONLY_IF_CACHED
         try:

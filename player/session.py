@@ -130,6 +130,7 @@ class _Playback:
         on_segment: SegmentHook | None = None,
     ) -> None:
         self.session = session
+        self.request_id: str | None = None
         self.client = client
         self.steering_url = steering_url.rstrip("/")
         self.title = title
@@ -155,7 +156,9 @@ class _Playback:
             if self.catalog is None and self.origin_url is not None:
                 self.catalog = await load_catalog(self.client, self.origin_url, self.title)
             started = self.clock()  # the catalog check is ours, not part of the viewer's startup
-            sources = SourceList(self.client, await self._steer(), clock=self.clock, tally=self.tally)
+            steered = await self._steer()
+            sources = SourceList(self.client, steered, clock=self.clock, tally=self.tally,
+                                 request_id=self.request_id)
             await self._play(sources, started, max_segments)
         except PlayerError as exc:
             self.tally.errors.append(str(exc))
@@ -178,6 +181,8 @@ class _Playback:
         except ValueError:
             raise SteeringRefused("steering sent no JSON") from None
         sources = sources_from_answer(body)
+        rid = body.get("request_id")
+        self.request_id = rid if isinstance(rid, str) else None
         self.report.site = str(body.get("site", ""))
         self.report.site_reason = str(body.get("site_reason", ""))
         self.report.ranked = [s.label for s in sources]

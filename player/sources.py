@@ -11,6 +11,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from streamfleet.requestid import HEADER
+
 from .errors import PlaylistError, SourcesExhausted, SteeringRefused
 
 ORIGIN = "origin"
@@ -95,8 +97,11 @@ class SourceList:
         *,
         clock: Callable[[], float] = time.perf_counter,
         tally: Tally | None = None,
+        request_id: str | None = None,
     ) -> None:
         self._client = client
+        # Steering's id for this playback: services log it, so one grep follows the viewer.
+        self._headers = {HEADER: request_id} if request_id else None
         self.sources = sources
         self._clock = clock
         self.tally = tally or Tally()
@@ -136,7 +141,7 @@ class SourceList:
         digest = hashlib.sha256()
         size = 0
         chunks: list[bytes] = []
-        async with self._client.stream("GET", url) as response:
+        async with self._client.stream("GET", url, headers=self._headers) as response:
             first_byte = self._clock()
             if not 200 <= response.status_code < 300:
                 raise _Failed(f"HTTP {response.status_code}")

@@ -14,12 +14,14 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from streamfleet import addressing, tokens
+from streamfleet import addressing, requestid, tokens
 from streamfleet.httpkit import json_error
+from streamfleet.requestid import RequestIdMiddleware
 
 from . import openapi
 from .auth import SessionGate
@@ -190,7 +192,8 @@ def build_app(
             if runtime.popularity is not None:
                 runtime.popularity.count(site, title)
             expires_at = int(clock()) + config.tokens.ttl_seconds
-            body = _answer(title, decision, tokens.sign(keyring, title, expires_at), expires_at)
+            body = _answer(title, decision, tokens.sign(keyring, title, expires_at), expires_at,
+                           requestid.current.get())
             status = 200
             response = Response(body, media_type=_JSON, headers={"Cache-Control": "no-store"})
             if log.isEnabledFor(logging.DEBUG):
@@ -256,6 +259,7 @@ def build_app(
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,
     )
 
@@ -294,11 +298,13 @@ def _parse_title(body: bytes) -> str:
     return title
 
 
-def _answer(title: str, decision: Decision, token: str, expires_at: int) -> bytes:
+def _answer(title: str, decision: Decision, token: str, expires_at: int, request_id: str | None) -> bytes:
     path = addressing.master_key(title).signed_path(token)
     return orjson.dumps(
         {
             "title": title,
+            # The player sends it as X-Request-Id on every request of this playback.
+            "request_id": request_id,
             "site": decision.site,
             "site_reason": decision.site_reason,
             "expires_at": expires_at,

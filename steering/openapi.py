@@ -39,6 +39,8 @@ _ANSWER = {
         "site": {"type": "string"},
         "site_reason": {"type": "string"},
         "expires_at": {"type": "integer", "description": "unix time the signed URLs expire"},
+        "request_id": {"type": ["string", "null"],
+                       "description": "send as X-Request-Id on every request of this playback"},
         "urls": {"type": "array", "minItems": 1, "items": _URL, "description": "best first; origin last"},
     },
 }
