@@ -147,7 +147,9 @@ class _Progress:
 def ingest_main(argv: list[str]) -> int:
     """``streamfleet ingest FILE --title NAME [--id ID] [--config FILE]``.
 
-    Progress goes to stderr; the last stdout line is the JSON result. Exit 1 on IngestError.
+    Runs the title through the pipeline's job queue with workers in this process and returns once
+    it is ready. Progress goes to stderr; the last stdout line is the JSON result. Exit 1 on
+    IngestError, 130 when interrupted (Ctrl-C, SIGTERM); nothing is left behind then.
     """
     parser = argparse.ArgumentParser(prog="streamfleet ingest", description="Ingest a video file as a title.")
     parser.add_argument("file", type=Path, help="source video")
@@ -159,7 +161,8 @@ def ingest_main(argv: list[str]) -> int:
     if config is None:
         return 2
     configure_logging("origin", config.log_level)
-    from .ingest import ingest, title_id_for
+    from .ingest import ingest
+    from .submit import title_id_for
 
     try:
         with sigterm_as_interrupt():

@@ -180,10 +180,6 @@ class OriginConfig:
         return self.database_url or self.jobs_path
 
     @property
-    def scratch_dir(self) -> Path:
-        return self.data_dir / "tmp"
-
-    @property
     def accounts_path(self) -> Path:
         return self.data_dir / "accounts.sqlite3"
 

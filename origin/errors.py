@@ -11,6 +11,13 @@ class IngestError(OriginError):
     """A source that cannot become a title, or an encode that failed; the message says why."""
 
 
+class SourceError(IngestError):
+    """The source itself is unusable (truncated, damaged): retrying the job cannot help.
+
+    Its message is the reason alone; callers say which source ("cannot read X: <reason>").
+    """
+
+
 class TitleNotFound(OriginError):
     """No title with that id in the catalog."""
 
@@ -72,4 +79,4 @@ class UploadError(OriginError):
 
 
 class JobError(OriginError):
-    """A pipeline job failed; the queue retries it up to max_attempts."""
+    """A pipeline job failed (or was cancelled); the queue retries it up to max_attempts."""

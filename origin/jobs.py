@@ -134,9 +134,11 @@ class JobQueue:
 
         return self._db.transact(work)
 
-    def claim(self, worker: str, lease_seconds: float, kinds: Iterable[str] | None = None) -> Job | None:
+    def claim(self, worker: str, lease_seconds: float, kinds: Iterable[str] | None = None,
+              title: str | None = None) -> Job | None:
         """Lease the oldest runnable job (queued, or leased to a worker whose lease ran out) to
-        ``worker``; None when there is none. A lost job that used up its attempts is failed instead."""
+        ``worker``, of one of ``kinds`` and of ``title`` when given; None when there is none. A lost
+        job that used up its attempts is failed instead."""
         wanted = None if kinds is None else list(kinds)
 
         def work(conn: Connection) -> Job | None:
@@ -146,6 +148,8 @@ class JobQueue:
             query = sa.select(sa.text(_COLUMNS)).select_from(_jobs).where(runnable)
             if wanted is not None:
                 query = query.where(_jobs.c.kind.in_(wanted))
+            if title is not None:
+                query = query.where(_jobs.c.title == title)
             # SKIP LOCKED: a row another worker is claiming right now is passed over, not waited for.
             query = query.order_by(_jobs.c.id).limit(1).with_for_update(skip_locked=True)
             while True:
@@ -216,16 +220,17 @@ class JobQueue:
                      {"cancelled": CANCELLED, "now": now, "title": job.title, "waiting": WAITING,
                       "queued": QUEUED})
 
-    def fail(self, job_id: int, worker: str, error: str) -> str:
-        """Record a failed attempt: the job is queued again, or ``failed`` once out of attempts.
-        Returns the job's new state ("" when ``worker`` no longer held the lease)."""
+    def fail(self, job_id: int, worker: str, error: str, retry: bool = True) -> str:
+        """Record a failed attempt: the job is queued again, or ``failed`` once out of attempts (at
+        once when ``retry`` is False: another attempt cannot help). Returns the job's new state
+        ("" when ``worker`` no longer held the lease)."""
 
         def work(conn: Connection) -> str:
             now = self._clock()
             job = self._held(conn, job_id, worker)
             if job is None:
                 return ""
-            if job.attempts >= job.max_attempts:
+            if job.attempts >= job.max_attempts or not retry:
                 self._fail(conn, job, error, now)
                 return FAILED
             conn.execute(sa.text("UPDATE jobs SET state = :queued, error = :error, worker = NULL, "

@@ -7,6 +7,7 @@ playlist (peak and average bandwidth measured from the segments, codecs from the
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +21,17 @@ from .hls import MediaPlaylist, Variant, avc1_codec, parse_media_playlist, repla
 from .ladder import Rung
 
 AAC_LC = "mp4a.40.2"
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """(size, sha256 hex) of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
 
 
 @dataclass(frozen=True)

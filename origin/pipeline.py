@@ -1,10 +1,10 @@
-"""The chunked encode pipeline: prepare -> (chunk, rendition) encodes + one audio encode -> package.
+"""The chunked encode pipeline: prepare -> one encode per chunk (every rung) + one audio encode -> package.
 
 Every job is idempotent (outputs appear by rename), so a job retried after its worker died simply
-redoes or skips its work. Per VIDEO-NOTES: chunks are a multiple of the segment length, keyframes
-sit on the absolute frame grid, audio is encoded once for the whole file, renditions are joined
-with the concat demuxer (stream copy) and packaged as HLS fMP4, then verified with PyAV before the
-title is published "ready".
+redoes or skips its work. Per VIDEO-NOTES: chunks are a multiple of the segment length, a chunk is
+decoded once and split into every rung, keyframes sit on the absolute frame grid, audio is encoded
+once for the whole file, renditions are joined with the concat demuxer (stream copy) and packaged
+as HLS fMP4, then verified with PyAV before the title is published "ready".
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .catalog import FAILED, PROCESSING, READY, Catalog, FileInfo, Rendition
 from .config import OriginConfig
-from .errors import IngestError, JobError, OriginError
-from .ffmpeg import ffmpeg_exe, hls_output_args, run_ffmpeg
-from .ingest import sha256_file
+from .errors import JobError, OriginError
+from .ffmpeg import Cancel, chunk_command, ffmpeg_exe, hls_output_args, run_ffmpeg
 from .jobs import CANCELLED, DONE, Job, NewJob
-from .ladder import Rung, plan_ladder
-from .packaging import package
+from .ladder import plan_ladder
+from .packaging import package, sha256_file
+from .plan import Plan, damaged, too_short
 from .probe import probe_source
 from .store import ObjectStore
 from .submit import PREPARE
@@ -37,49 +39,41 @@ log = logging.getLogger(__name__)
 
 ENCODE, AUDIO, PACKAGE = "encode", "audio", "package"
 KINDS = (PREPARE, ENCODE, AUDIO, PACKAGE)
+# Called with a running job and the fraction of it done (0..1); from the worker's thread.
+JobProgressFn = Callable[[Job, float], None]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How a title is cut and encoded; written by ``prepare`` as plan.json in its work dir."""
 
-    source: str
-    fps: str  # a Fraction as "num/den"
-    duration_s: float
-    has_audio: bool
-    rungs: tuple[Rung, ...]
-    gop: int  # frames per segment
-    chunk_frames: int  # frames per chunk (a multiple of gop)
-    chunks: int
-
-    def chunk_start(self, index: int) -> Fraction:
-        return Fraction(index * self.chunk_frames) / Fraction(self.fps)
-
-    @staticmethod
-    def load(path: Path) -> Plan:
-        data = json.loads(path.read_text())
-        data["rungs"] = tuple(Rung(**r) for r in data["rungs"])
-        return Plan(**data)
+def job_rungs(job: Job) -> list[str]:
+    """The rungs an encode job makes: ``rungs``, or ``rung`` in jobs queued by older versions."""
+    names = job.payload.get("rungs")
+    return [str(n) for n in names] if names else [str(job.payload["rung"])]
 
 
 class Pipeline:
-    """Runs one job at a time for a worker; uses the worker's catalog and object store."""
+    """Runs one job at a time for a worker; uses the worker's catalog and object store.
 
-    def __init__(self, config: OriginConfig, catalog: Catalog, store: ObjectStore) -> None:
+    ``on_progress`` hears how far the running job is (the ingest command's progress bar).
+    """
+
+    def __init__(self, config: OriginConfig, catalog: Catalog, store: ObjectStore,
+                 on_progress: JobProgressFn | None = None) -> None:
         self.config = config
         self.catalog = catalog
         self.store = store
         self.exe = ffmpeg_exe(config.ingest)
+        self.on_progress = on_progress
 
     def work_dir(self, title: str) -> Path:
         return self.config.work_dir / title
 
-    def run(self, job: Job) -> list[NewJob]:
-        """Do ``job``; returns the jobs that follow it. Raises OriginError/OSError when it fails."""
+    def run(self, job: Job, cancel: Cancel | None = None) -> list[NewJob]:
+        """Do ``job``; returns the jobs that follow it. Raises OriginError/OSError when it fails
+        (SourceError when retrying cannot help), JobError when ``cancel`` stopped it."""
         handler = {PREPARE: self.prepare, ENCODE: self.encode, AUDIO: self.audio, PACKAGE: self.package}
         if job.kind not in handler:
             raise JobError(f"unknown job kind {job.kind!r}")
-        return handler[job.kind](job)
+        return handler[job.kind](job, cancel or Cancel())
 
     def title_failed(self, title: str, error: str) -> None:
         """A job of ``title`` ran out of attempts: mark the title failed and drop its scratch files."""
@@ -89,8 +83,14 @@ class Pipeline:
             pass
         shutil.rmtree(self.work_dir(title), ignore_errors=True)
 
+    def _report(self, job: Job) -> Callable[[float], None] | None:
+        hook = self.on_progress
+        if hook is None:
+            return None
+        return lambda fraction: hook(job, fraction)
+
     # -- jobs ------------------------------------------------------------------------------
-    def prepare(self, job: Job) -> list[NewJob]:
+    def prepare(self, job: Job, cancel: Cancel) -> list[NewJob]:
         source = Path(job.payload["source"])
         info = probe_source(source)
         settings = self.config.ingest
@@ -105,13 +105,13 @@ class Pipeline:
         work.mkdir(parents=True, exist_ok=True)
         _write_atomic(work / "plan.json", json.dumps(asdict(plan)))
         self.catalog.set_status(job.title, PROCESSING)
-        follow = [NewJob(job.title, ENCODE, {"chunk": i, "rung": r.name}, stage=1)
-                  for r in rungs for i in range(plan.chunks)]
-        if info.has_audio:
-            follow.append(NewJob(job.title, AUDIO, {}, stage=1))
+        names = [r.name for r in rungs]
+        # Jobs are claimed oldest first: audio (short) first, so it never holds up the package job.
+        follow = [NewJob(job.title, AUDIO, {}, stage=1)] if info.has_audio else []
+        follow += [NewJob(job.title, ENCODE, {"chunk": i, "rungs": names}, stage=1)
+                   for i in range(plan.chunks)]
         follow.append(NewJob(job.title, PACKAGE, {}, stage=2))
-        log.info("title planned", extra={"title": job.title, "chunks": plan.chunks,
-                                         "rungs": [r.name for r in rungs]})
+        log.info("title planned", extra={"title": job.title, "chunks": plan.chunks, "rungs": names})
         return follow
 
     def _plan(self, title: str) -> Plan:
@@ -120,63 +120,71 @@ class Pipeline:
     def chunk_path(self, title: str, rung: str, index: int) -> Path:
         return self.work_dir(title) / "chunks" / rung / f"c{index:05d}.mp4"
 
-    def encode(self, job: Job) -> list[NewJob]:
+    def encode(self, job: Job, cancel: Cancel) -> list[NewJob]:
+        """Decode one chunk once and encode it into every rung of the job (one ffmpeg)."""
         plan = self._plan(job.title)
-        index, rung_name = int(job.payload["chunk"]), str(job.payload["rung"])
-        rung = next(r for r in plan.rungs if r.name == rung_name)
-        final = self.chunk_path(job.title, rung_name, index)
-        if final.exists():
+        index, names = int(job.payload["chunk"]), job_rungs(job)
+        rungs = [r for r in plan.rungs if r.name in names]
+        finals = [self.chunk_path(job.title, r.name, index) for r in rungs]
+        if all(f.exists() for f in finals):
             return []
-        final.parent.mkdir(parents=True, exist_ok=True)
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmps = [f.with_name(f".{f.stem}-{tag}.mp4") for f in finals]
+        for final in finals:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        fps = Fraction(plan.fps)
         first = index * plan.chunk_frames
-        settings = self.config.ingest
-        tmp = final.with_name(f".{final.stem}-{os.getpid()}.mp4")
-        # Input-side seek for an exact chunk start; keyframes forced on the absolute frame grid.
-        cmd = [self.exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-               "-y", "-ss", f"{float(plan.chunk_start(index)):.6f}", "-i", plan.source,
-               "-map", "0:v:0", "-an", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1",
-               "-vf", f"scale={rung.width}:{rung.height},setsar=1,format=yuv420p",
-               "-fps_mode", "cfr", "-r", plan.fps, "-frames:v", str(plan.chunk_frames),
-               "-c:v", "libx264", "-preset", settings.preset, "-sc_threshold", "0",
-               "-g", str(plan.gop), "-keyint_min", str(plan.gop),
-               "-force_key_frames", f"expr:eq(mod(n+{first},{plan.gop}),0)",
-               "-b:v", str(rung.bitrate), "-maxrate", str(rung.maxrate), "-bufsize", str(rung.bufsize),
-               "-f", "mp4", str(tmp)]
-        self._ffmpeg(cmd, tmp, final, plan.chunk_frames / float(Fraction(plan.fps)))
+        frames = min(plan.chunk_frames, plan.total_frames - first)
+        # Half a frame of slack: the input stops on its own clock, -frames:v cuts exactly.
+        length = (Fraction(plan.chunk_frames) + Fraction(1, 2)) / fps
+        start = f"{float(plan.chunk_start(index)):.6f}"
+        cmd = chunk_command(self.exe, plan.source, start, f"{float(length):.6f}", plan.chunk_frames, first,
+                            plan.fps, plan.gop, rungs, self.config.ingest, tmps)
+        log_path = finals[0].parent.parent / f".c{index:05d}-{tag}.log"
+        try:
+            report = run_ffmpeg(cmd, frames / float(fps), log_path, self._report(job), die_with_parent=True,
+                                cancel=cancel)
+            made = report.get("frame", "")
+            if made.isdigit() and too_short(int(made) / float(fps), frames / float(fps)):
+                raise damaged((first + int(made)) / float(fps), plan.duration_s)
+            # Scratch files: not fsynced (the published objects are); a lost chunk is encoded again.
+            for tmp, final in zip(tmps, finals, strict=True):
+                os.replace(tmp, final)
+        finally:
+            for leftover in (*tmps, log_path):
+                leftover.unlink(missing_ok=True)
         return []
 
-    def audio(self, job: Job) -> list[NewJob]:
+    def audio(self, job: Job, cancel: Cancel) -> list[NewJob]:
         plan = self._plan(job.title)
         final = self.work_dir(job.title) / "audio.m4a"
         if final.exists():
             return []
-        tmp = final.with_name(f".audio-{os.getpid()}.m4a")
+        tmp = final.with_name(f".audio-{os.getpid()}-{uuid.uuid4().hex[:8]}.m4a")
+        # Only the audio stream is mapped: the video is demuxed past, never decoded.
         cmd = [self.exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-               "-y", "-i", plan.source, "-map", "0:a:0", "-vn", "-map_metadata", "-1",
+               "-y", "-i", plan.source, "-map", "0:a:0", "-map_metadata", "-1",
                "-c:a", "aac", "-b:a", self.config.ingest.audio_bitrate, "-ac", "2", "-f", "mp4", str(tmp)]
-        self._ffmpeg(cmd, tmp, final, plan.duration_s)
-        return []
-
-    def _ffmpeg(self, cmd: list[str], tmp: Path, final: Path, duration_s: float) -> None:
         try:
-            run_ffmpeg(cmd, duration_s, tmp.with_suffix(".log"), die_with_parent=True)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
+            run_ffmpeg(cmd, plan.duration_s, tmp.with_suffix(".log"), die_with_parent=True, cancel=cancel)
             os.replace(tmp, final)
         finally:
             for leftover in (tmp, tmp.with_suffix(".log")):
                 leftover.unlink(missing_ok=True)
+        return []
 
-    def package(self, job: Job) -> list[NewJob]:
+    def package(self, job: Job, cancel: Cancel) -> list[NewJob]:
         if self.catalog.get_title(job.title).status == READY:
             return []  # published by an attempt whose worker died before reporting it
         plan = self._plan(job.title)
         rungs = list(plan.rungs)
         work = self.work_dir(job.title)
+        report = self._report(job) or (lambda fraction: None)
         scratch = Path(tempfile.mkdtemp(prefix="package-", dir=work))
         try:
             out = scratch / "hls"
-            cmd = [self.exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-y"]
+            cmd = [self.exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+                   "-progress", "pipe:1", "-y"]
             for rung in rungs:
                 listing = scratch / f"{rung.name}.txt"
                 # Absolute paths: relative ones would resolve against the list file's folder.
@@ -190,16 +198,22 @@ class Pipeline:
                 cmd += ["-map", f"{i}:v:0"] + (["-map", f"{len(rungs)}:a:0"] if plan.has_audio else [])
             cmd += ["-c", "copy", "-map_metadata", "-1"]
             cmd += hls_output_args(self.config.ingest, rungs, out, plan.has_audio)
-            run_ffmpeg(cmd, plan.duration_s, scratch / "ffmpeg.log", die_with_parent=True)
+            run_ffmpeg(cmd, plan.duration_s, scratch / "ffmpeg.log", lambda f: report(0.3 * f),
+                       die_with_parent=True, cancel=cancel)
             pkg = package(out, job.title, rungs, Fraction(plan.fps), plan.has_audio)
-            if plan.duration_s - pkg.duration_s > max(1.0, 0.05 * plan.duration_s):
-                raise IngestError(f"only {pkg.duration_s:.1f} s of {plan.duration_s:.1f} s were encoded")
+            if too_short(pkg.duration_s, plan.duration_s):
+                raise damaged(pkg.duration_s, plan.duration_s)
             verify_package(pkg)
+            report(0.4)
             infos = []
-            for key, path in sorted(pkg.files.items(), key=lambda kv: kv[0].cache_key):
+            ordered = sorted(pkg.files.items(), key=lambda kv: kv[0].cache_key)
+            for n, (key, path) in enumerate(ordered):
+                cancel.check()
                 size, digest = sha256_file(path)
                 self.store.move_file(key, path)
                 infos.append(FileInfo(key.cache_key, size, digest))
+                report(0.4 + 0.6 * (n + 1) / len(ordered))
+            cancel.check()
             self.catalog.publish_title(job.title, pkg.duration_s,
                                        [Rendition(r.rung.name, r.rung.width, r.rung.height, r.bandwidth)
                                         for r in pkg.renditions], infos)
@@ -211,7 +225,7 @@ class Pipeline:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -224,9 +238,10 @@ def progress(jobs: list[Job]) -> dict[str, Any]:
     states = {kind: [j.state for j in jobs if j.kind == kind] for kind in KINDS}
     for j in jobs:
         if j.kind == ENCODE:
-            entry = renditions.setdefault(str(j.payload["rung"]), {"chunks_done": 0, "chunks": 0})
-            entry["chunks"] += 1
-            entry["chunks_done"] += j.state == DONE
+            for name in job_rungs(j):
+                entry = renditions.setdefault(name, {"chunks_done": 0, "chunks": 0})
+                entry["chunks"] += 1
+                entry["chunks_done"] += j.state == DONE
     errors = [{"kind": j.kind, "attempts": j.attempts, "error": j.error} for j in jobs if j.error]
     if any(j.state == "failed" for j in jobs):
         stage = "failed"

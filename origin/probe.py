@@ -1,8 +1,7 @@
-"""Probing with PyAV: is a file a usable video source, and does an encoded rendition decode."""
+"""Probing with PyAV: is a file a usable video source, and what are its size, rate and duration."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -79,41 +78,3 @@ def probe_source(path: Path) -> SourceInfo:
             path=path, width=frame.width, height=frame.height, aspect=aspect, duration_s=duration,
             fps=fps, has_audio=bool(container.streams.audio), video_codec=stream.codec_context.name,
         )
-
-
-@dataclass(frozen=True)
-class SegmentCheck:
-    width: int
-    height: int
-    # Presentation time of the segment's first video frame, in seconds.
-    start_s: Fraction
-    starts_with_keyframe: bool
-    has_audio: bool
-
-
-def check_segment(init_segment: bytes, media_segment: bytes) -> SegmentCheck:
-    """Decode the first video frame of an fMP4 media segment under its init segment.
-
-    Raises IngestError when it does not demux or decode.
-    """
-    try:
-        with av.open(io.BytesIO(init_segment + media_segment), "r", format="mp4") as container:
-            if not container.streams.video:
-                raise IngestError("encoded segment has no video stream")
-            stream = container.streams.video[0]
-            first = next((p for p in container.demux(stream) if p.size), None)
-            if first is None or first.pts is None:
-                raise IngestError("encoded segment has no video packets")
-            frames = stream.codec_context.decode(first)
-            if not frames:
-                # A decoder may hold the first frame back until it is flushed.
-                frames = stream.codec_context.decode(None)
-            if not frames:
-                raise IngestError("encoded segment's first video packet does not decode")
-            start = Fraction(first.pts) * (stream.time_base or Fraction(1))
-            return SegmentCheck(
-                width=stream.width, height=stream.height, start_s=start,
-                starts_with_keyframe=bool(first.is_keyframe), has_audio=bool(container.streams.audio),
-            )
-    except av.error.FFmpegError as exc:
-        raise IngestError(f"encoded segment does not decode: {exc}") from None

@@ -8,10 +8,11 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from streamfleet.addressing import AddressError, master_key, slugify
+
 from .catalog import QUEUED, Catalog, TitleMeta
 from .config import OriginConfig
 from .errors import IngestError, TitleExists, TitleNotFound
-from .ingest import title_id_for
 from .jobs import JobQueue, NewJob
 from .probe import probe_source
 
@@ -20,6 +21,17 @@ log = logging.getLogger(__name__)
 # The first job of every title's pipeline (see origin.pipeline).
 PREPARE = "prepare"
 MAX_TEXT = 4000
+
+
+def title_id_for(title_name: str, title_id: str | None) -> str:
+    """``title_id`` if valid, else one derived from the name. Raises IngestError."""
+    try:
+        if title_id is None:
+            return slugify(title_name)
+        return master_key(title_id).title
+    except AddressError:
+        wanted = f"title id {title_id!r}" if title_id is not None else f"a title id from {title_name!r}"
+        raise IngestError(f"invalid {wanted}: use 1-63 lowercase letters, digits and '-'") from None
 
 
 def split_list(text: str) -> tuple[str, ...]:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from origin.errors import IngestError
 from origin.ffmpeg import ffmpeg_exe
 from origin.hls import parse_master, parse_media_playlist
 from origin.ingest import IngestResult, ingest
+from origin.jobs import DONE
 from origin.store_fs import FileObjectStore
 
 from .conftest import TITLE, config_in
@@ -29,13 +34,30 @@ def stored_files(config: OriginConfig, title: str) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in paths}
 
 
+def empty_or_missing(path: Path) -> bool:
+    return not path.exists() or list(path.iterdir()) == []
+
+
+def job_states(config: OriginConfig) -> list[str]:
+    if not config.jobs_path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(config.jobs_path)) as db:
+        return [str(state) for (state,) in db.execute("SELECT state FROM jobs")]
+
+
+def assert_no_leftovers(config: OriginConfig) -> None:
+    """No scratch files, no staged sources, no job left to run."""
+    assert empty_or_missing(config.work_dir) and empty_or_missing(config.sources_dir)
+    assert set(job_states(config)) <= {DONE}
+
+
 def assert_nothing_stored(config: OriginConfig) -> None:
-    objects = config.objects_dir
-    assert not objects.exists() or list(objects.iterdir()) == []
+    assert empty_or_missing(config.objects_dir)
     if config.catalog_path.exists():
         with Catalog(config.catalog_path) as cat:
             assert cat.list_titles() == []
-    assert not config.scratch_dir.exists() or list(config.scratch_dir.iterdir()) == []
+    assert_no_leftovers(config)
+    assert job_states(config) == []
 
 
 def first_video_packet(init: bytes, segment: bytes) -> tuple[Fraction, bool, int, int, bool]:
@@ -67,7 +89,7 @@ def test_ingest_stores_every_contract_file(ingested: tuple[OriginConfig, IngestR
     for key, data in files.items():
         assert detail.files[key].size == len(data)
         assert detail.files[key].sha256 == hashlib.sha256(data).hexdigest()
-    assert list(config.scratch_dir.iterdir()) == []
+    assert_no_leftovers(config)
     assert result.summary() == {"title": TITLE, "renditions": ["360p", "240p"], "segments": 2,
                                 "duration_s": result.duration_s}
 
@@ -196,23 +218,41 @@ def test_ffmpeg_failure_leaves_nothing(tmp_path: Path, clip_240_silent: Path) ->
     assert_nothing_stored(config)
 
 
-def test_failure_while_storing_removes_stored_objects(tmp_path: Path, clip_240_silent: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    config = config_in(tmp_path)
+def flaky_moves(monkeypatch: pytest.MonkeyPatch, failing: Any) -> list[Any]:
+    """Make the object store's move_file raise "No space left" on the calls ``failing(n)`` picks."""
     real_move = FileObjectStore.move_file
-    calls = []
+    calls: list[Any] = []
 
     def flaky_move(self: FileObjectStore, key: Any, source: Path) -> int:
         calls.append(key)
-        if len(calls) == 3:
+        if failing(len(calls)):
             raise OSError("No space left on device")
         return real_move(self, key, source)
 
     monkeypatch.setattr(FileObjectStore, "move_file", flaky_move)
-    with pytest.raises(IngestError, match="No space left"):
+    return calls
+
+
+def test_failure_while_storing_removes_stored_objects(tmp_path: Path, clip_240_silent: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_in(tmp_path)
+    calls = flaky_moves(monkeypatch, lambda n: n >= 3)  # the disk fills up and stays full
+    with pytest.raises(IngestError, match="package job: No space left"):
         ingest(config, clip_240_silent, "Clip")
-    assert len(calls) == 3
+    # Two files stored, then every attempt (3) failed on its next move.
+    assert len(calls) == 2 + config.pipeline.max_attempts
     assert_nothing_stored(config)
+
+
+def test_a_failed_attempt_is_retried(tmp_path: Path, clip_240_silent: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_in(tmp_path)
+    calls = flaky_moves(monkeypatch, lambda n: n == 3)  # one hiccup
+    result = ingest(config, clip_240_silent, "Clip")
+    assert len(calls) == 3 + result.files
+    with Catalog(config.catalog_path) as cat:
+        assert cat.get_title("clip").status == READY and len(cat.files("clip")) == result.files
+    assert_no_leftovers(config)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -242,3 +282,43 @@ def test_cli_testclip_ingest_and_errors(tmp_path: Path) -> None:
     bad = run_cli("ingest", str(tmp_path / "t.txt"), "--title", "T", "--config", str(config_path))
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip() == f"streamfleet ingest: cannot read {tmp_path / 't.txt'}: invalid data"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_cli_interrupted_mid_encode_leaves_nothing(tmp_path: Path, clip_360: Path, signum: int) -> None:
+    data = tmp_path / "data"
+    config_path = tmp_path / "origin.toml"
+    # A slow preset, so the chunk encode is still running when the signal comes.
+    config_path.write_text(f'data_dir = "{data}"\nlog_level = "warning"\n[ingest]\npreset = "veryslow"\n')
+    argv = [sys.executable, "-m", "streamfleet.cli", "ingest", str(clip_360), "--title", "Stop",
+            "--config", str(config_path)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    config = OriginConfig(data_dir=data)
+    try:
+        deadline = time.monotonic() + 60
+        while "encode" not in leased_kinds(config):
+            assert proc.poll() is None and time.monotonic() < deadline, "no encode job started"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the encode's ffmpeg is running now
+        interrupted = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert time.monotonic() - interrupted < 10  # the running ffmpeg was stopped, not waited for
+    assert proc.returncode == 130 and out == ""
+    assert err.strip().splitlines()[-1] == "streamfleet ingest: interrupted; nothing was stored"
+    assert_nothing_stored(config)
+
+
+def leased_kinds(config: OriginConfig) -> set[str]:
+    if not config.jobs_path.exists():
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(config.jobs_path, timeout=5)) as db:
+            return {str(kind) for (kind,) in db.execute("SELECT kind FROM jobs WHERE state = 'leased'")}
+    except sqlite3.OperationalError:  # the queue's tables are being created
+        return set()

@@ -139,3 +139,18 @@ def test_concurrent_completions_still_promote_the_next_stage(db_target: Path | s
         check = JobQueue(db_target)
         assert [j.state for j in check.jobs(title)] == [DONE] * 4 + [QUEUED], "the package job was not queued"
         check.close()
+
+
+def test_claim_for_one_title_and_failing_without_retry(db_target: Path | str) -> None:
+    queue = JobQueue(db_target, max_attempts=3)
+    queue.enqueue([NewJob("other", "encode", {}), NewJob("film", "encode", {}), NewJob("film", "audio", {})])
+    job = queue.claim("ingest", 30, title="film")
+    assert job is not None and job.title == "film" and job.kind == "encode"  # "other" is older, not ours
+    # A failure another attempt cannot fix (a damaged source): failed at once, the rest cancelled.
+    assert queue.fail(job.id, "ingest", "unusable source: truncated", retry=False) == FAILED
+    assert [(j.kind, j.state, j.attempts) for j in queue.jobs("film")] == [
+        ("encode", FAILED, 1), ("audio", CANCELLED, 0)]
+    assert queue.claim("ingest", 30, title="film") is None
+    other = queue.claim("any", 30)
+    assert other is not None and other.title == "other"
+    queue.close()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,9 +18,9 @@ import pytest
 from origin.catalog import READY, Catalog, TitleMeta
 from origin.config import IngestSettings, OriginConfig, PipelineSettings
 from origin.errors import IngestError
-from origin.ffmpeg import encode_command, ffmpeg_exe, run_ffmpeg
 from origin.hls import parse_media_playlist
-from origin.jobs import DONE, LEASED, JobQueue
+from origin.ingest import IngestResult
+from origin.jobs import DONE, LEASED, Job, JobQueue
 from origin.ladder import plan_ladder
 from origin.packaging import package
 from origin.pipeline import progress
@@ -71,9 +72,10 @@ def test_pipeline_publishes_a_seamless_title(tmp_path: Path, clip_360: Path) -> 
         jobs = worker.queue.jobs(tid)
     finally:
         worker.close()
-    # 6 s at 2 s chunks: 3 chunks x 2 renditions, audio once, then one package job.
+    # 6 s at 2 s chunks: 3 chunks (each encoded into both renditions at once), audio once, one package.
     assert kinds[0] == "prepare" and kinds[-1] == "package"
-    assert kinds.count("encode") == 6 and kinds.count("audio") == 1
+    assert kinds.count("encode") == 3 and kinds.count("audio") == 1
+    assert all(j.payload["rungs"] == ["360p", "240p"] for j in jobs if j.kind == "encode")
     assert detail.title.status == READY and detail.title.duration_s == pytest.approx(6.0, abs=0.1)
     assert [r.name for r in detail.renditions] == ["360p", "240p"]
     assert progress(jobs)["stage"] == "done"
@@ -98,16 +100,14 @@ def test_pipeline_publishes_a_seamless_title(tmp_path: Path, clip_360: Path) -> 
     assert not (config.work_dir / tid).exists()  # scratch removed
 
 
-def test_verification_catches_a_broken_join(tmp_path: Path, clip_360: Path) -> None:
-    config = pipeline_config(tmp_path)
-    rungs = plan_ladder(config.ingest, 640, 360)
+def test_verification_catches_a_broken_join(tmp_path: Path,
+                                            ingested: tuple[OriginConfig, IngestResult]) -> None:
+    config, result = ingested
     hls = tmp_path / "hls"
-    for r in rungs:
-        (hls / r.name).mkdir(parents=True)
-    run_ffmpeg(encode_command(ffmpeg_exe(), clip_360, rungs, config.ingest, hls, 24.0, True), 6.0,
-               tmp_path / "log")
-    pkg = package(hls, "broken", rungs, Fraction(24), True)
-    verify_package(pkg)  # the one-pass encode is seamless
+    shutil.copytree(config.objects_dir / result.title, hls)
+    rungs = plan_ladder(config.ingest, 640, 360)
+    pkg = package(hls, result.title, rungs, Fraction(24), True)
+    verify_package(pkg)  # what the pipeline published is seamless
     # Two segments swapped: timestamps jump backwards between them.
     seg0, seg1 = hls / "240p" / "seg_00000.m4s", hls / "240p" / "seg_00001.m4s"
     data0, data1 = seg0.read_bytes(), seg1.read_bytes()
@@ -115,6 +115,49 @@ def test_verification_catches_a_broken_join(tmp_path: Path, clip_360: Path) -> N
     seg1.write_bytes(data0)
     with pytest.raises(IngestError, match="240p"):
         verify_package(pkg)
+    seg0.write_bytes(data0)
+    seg1.write_bytes(data1)
+    # A rendition whose frames are not the size its rung says.
+    wrong = package(hls, result.title, [rungs[0], replace(rungs[1], width=428)], Fraction(24), True)
+    with pytest.raises(IngestError, match="240p: first frame is 426x240; expected 428x240"):
+        verify_package(wrong)
+
+
+def test_a_truncated_upload_fails_at_once(tmp_path: Path, clip_360: Path) -> None:
+    config = pipeline_config(tmp_path)
+    truncated = tmp_path / "half.mp4"
+    truncated.write_bytes(clip_360.read_bytes()[: clip_360.stat().st_size // 2])
+    tid = queue_title(config, truncated, "Half")
+    worker = Worker(config)
+    try:
+        while worker.run_once() is not None:
+            pass
+        jobs = worker.queue.jobs(tid)
+        meta = worker.catalog.meta(tid)
+        status = worker.catalog.get_title(tid).status
+    finally:
+        worker.close()
+    [failed] = [j for j in jobs if j.state == "failed"]
+    # No retries: a damaged source stays damaged.
+    assert failed.kind == "encode" and failed.attempts == 1
+    assert failed.error is not None and failed.error.startswith("unusable source: truncated or damaged")
+    assert status == "failed" and "truncated or damaged" in meta.error
+    assert progress(jobs)["stage"] == "failed"
+    assert not (config.work_dir / tid).exists()
+
+
+def test_progress_counts_a_chunk_for_every_rendition_it_makes() -> None:
+    def job(jid: int, kind: str, state: str, payload: dict[str, object]) -> Job:
+        return Job(jid, "t", kind, 1, payload, state, 1, 3, None, None, None)
+
+    jobs = [job(1, "prepare", DONE, {}), job(2, "audio", DONE, {}),
+            job(3, "encode", DONE, {"chunk": 0, "rungs": ["720p", "240p"]}),
+            job(4, "encode", LEASED, {"chunk": 1, "rungs": ["720p", "240p"]}),
+            job(5, "encode", DONE, {"chunk": 2, "rung": "720p"}),  # queued by an older version
+            job(6, "package", "waiting", {})]
+    assert progress(jobs) == {"stage": "encoding", "audio": DONE, "renditions": {
+        "720p": {"chunks_done": 2, "chunks": 3, "percent": 66.7},
+        "240p": {"chunks_done": 1, "chunks": 2, "percent": 50.0}}}
 
 
 def wait_for(predicate: object, timeout: float, what: str) -> None:
