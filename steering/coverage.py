@@ -100,8 +100,13 @@ def _parse_json(text: str) -> list[Zone]:
 
 
 def _parse_csv(text: str) -> list[Zone]:
+    try:
+        # newline="" lets the csv module see (and reject or keep) stray CR characters itself.
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise CoverageError(f"not a CSV file: {exc}") from None
     out = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    for number, row in enumerate(rows, start=1):
         cells = [c.strip() for c in row]
         if not cells or not cells[0] or cells[0].startswith("#"):
             continue

@@ -197,9 +197,11 @@ function scheduleForm(s) {
     try {
       await api(`/api/control/v1/fill/schedules/${encodeURIComponent(s.site)}`, { method: "PUT",
         body: { window: form.window.value.trim(), tz: form.tz.value.trim(), rate: form.rate.value.trim() } });
-      say(message, `Fill schedule of ${s.site} saved.`, "ok");
+      // Re-render from the control plane's answer first, then confirm: the form the operator sees
+      // after the message is the one that stays (no later poll replaces what they type next).
       schedulesRendered = false;
       await poll();
+      say(message, `Fill schedule of ${s.site} saved.`, "ok");
     } catch (err) {
       say(message, `Schedule of ${s.site} not saved: ${err.message}`, "error");
     }
