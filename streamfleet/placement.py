@@ -101,8 +101,9 @@ class Placement:
         """Every member id, best first. Empty when there are no members."""
         if not self._members:
             return []
-        # A stable sort keeps the id order on exact ties, so ties are deterministic too.
-        return list(self._ids[np.argsort(self._keys(title), kind="stable")].tolist())
+        # Members are held in id order, so even an (astronomically rare) exact tie sorts the same
+        # way in every process; numpy's default sort is deterministic for a given input.
+        return list(self._ids[np.argsort(self._keys(title))].tolist())
 
     def top(self, title: str, n: int) -> list[str]:
         """The first ``n`` ids of :meth:`rank` (the title's replica set)."""
@@ -118,7 +119,7 @@ class Placement:
             chunk = titles[start:start + block]
             hashes = np.array([self._title_hash(t) & 0xFFFFFFFFFFFFFFFF for t in chunk], dtype=np.uint64)
             keys = self._race(hashes[:, None] ^ self._seeds[None, :])
-            order = np.argsort(keys, axis=1, kind="stable")[:, :n]
+            order = np.argsort(keys, axis=1)[:, :n]
             out.extend(self._ids[order].tolist())
         return out
 
