@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +18,28 @@ def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fleet")
 
 
-@pytest.fixture(scope="module")
-def fleet(fleet_dir: Path) -> Iterator[Fleet]:
-    """A running fleet with one ingested title (TITLE)."""
-    f = Fleet(fleet_dir)
+@contextlib.contextmanager
+def fleet_with_title(workdir: Path, name: str, title: str,
+                     killed: frozenset[str] = frozenset()) -> Iterator[Fleet]:
+    """A running fleet with ``title`` ingested from a generated clip; every process must stop
+    cleanly at the end (those in ``killed`` may have died of SIGKILL in the test)."""
+    f = Fleet(workdir)
     try:
         f.start()
-        clip = fleet_dir / "clip.mp4"
+        clip = workdir / "clip.mp4"
         made = f.run_cli("testclip", str(clip), "--seconds", "8", "--width", "640", "--height", "360")
         assert made.returncode == 0, made.stderr
-        f.ingest(clip, "E2E Clip", TITLE)
+        f.ingest(clip, name, title)
         f.wait_for_fleet(len(f.specs))
         yield f
     finally:
         codes = f.stop()
-        for name, code in codes.items():
-            assert code == 0, f"{name} did not shut down cleanly (exit {code})"
+        for proc, code in codes.items():
+            assert code == 0 or (proc in killed and code == -9), f"{proc} did not shut down cleanly ({code})"
+
+
+@pytest.fixture(scope="module")
+def fleet(fleet_dir: Path) -> Iterator[Fleet]:
+    """A running fleet with one ingested title (TITLE)."""
+    with fleet_with_title(fleet_dir, "E2E Clip", TITLE) as f:
+        yield f

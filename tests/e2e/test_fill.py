@@ -22,6 +22,8 @@ from player.session import play
 from streamfleet.launcher import Fleet
 from streamfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
+from .conftest import fleet_with_title
+
 pytestmark = pytest.mark.e2e
 
 TITLE = "fill-clip"
@@ -32,20 +34,9 @@ KILLED = "west-1"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """A running fleet with one ingested title that no plan has placed yet."""
-    workdir = tmp_path_factory.mktemp("fill-fleet")
-    f = Fleet(workdir)
-    try:
-        f.start()
-        clip = workdir / "clip.mp4"
-        made = f.run_cli("testclip", str(clip), "--seconds", "8", "--width", "640", "--height", "360")
-        assert made.returncode == 0, made.stderr
-        f.ingest(clip, "Fill Clip", TITLE)
-        f.wait_for_fleet(len(f.specs))
+    with fleet_with_title(tmp_path_factory.mktemp("fill-fleet"), "Fill Clip", TITLE,
+                          killed=frozenset({KILLED})) as f:
         yield f
-    finally:
-        codes = f.stop()
-        for name, code in codes.items():
-            assert code == 0 or (name == KILLED and code == -9), f"{name} did not shut down cleanly ({code})"
 
 
 def fill_cli(fleet: Fleet, *args: str) -> str:
