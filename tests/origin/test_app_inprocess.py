@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from origin.app import build_app
 from origin.catalog import Catalog, FileInfo
 from origin.config import OriginConfig
 from origin.store_fs import FileObjectStore
 from streamfleet.addressing import make_key, master_key
-from streamfleet.httpkit import uvicorn_config
-from streamfleet.launcher import free_port
 from streamfleet.tokens import TokenSettings, sign
+
+from .servers import serving
 
 NOW = 1_800_000_000.0
 
@@ -30,25 +25,6 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def config(tmp_path: Path) -> OriginConfig:
     return OriginConfig(data_dir=tmp_path / "origin")
-
-
-@contextlib.contextmanager
-def serving(app: Starlette) -> Iterator[httpx.Client]:
-    """Run ``app`` under uvicorn in a thread; yields a client bound to it."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
