@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import httpx
 
 from streamfleet.config import ConfigError
+from streamfleet.httpguard import HttpSettings
 from streamfleet.httpkit import serve
 from streamfleet.logs import configure_logging
 
@@ -51,15 +52,18 @@ def main(argv: list[str]) -> int:
         return 0
     # SIGTERM/SIGINT: uvicorn finishes in-flight requests, then the lifespan stops the agent.
     with _exit_zero_after_graceful_shutdown():
-        serve(
-            build_app(config),
-            config.host,
-            config.port,
-            limit_concurrency=config.max_connections,
-            timeout_keep_alive=int(config.keepalive_timeout_s),
-            h11_max_incomplete_event_size=config.max_header_bytes,
-        )
+        serve(build_app(config), config.host, config.port, _http_settings(config))
     return 0
+
+
+def _http_settings(config: ApplianceConfig) -> HttpSettings:
+    """The fast server's limits, for uvicorn mode: one set of keys whichever server runs."""
+    return HttpSettings(
+        request_timeout_seconds=config.header_timeout_s,
+        max_header_bytes=config.max_header_bytes,
+        keepalive_timeout_seconds=config.keepalive_timeout_s,
+        max_connections=config.max_connections,
+    )
 
 
 def _serve_fast(config: ApplianceConfig) -> None:

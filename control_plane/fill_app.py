@@ -2,13 +2,13 @@
 
 Operator endpoints need ``Authorization: Bearer <operator_token>``; popularity reports need
 ``reporter_token`` when one is configured (the operator token is accepted too). Domain errors
-become JSON errors here and only here: InvalidRequest 400, Unauthorized 401, CatalogUnavailable 502.
+become JSON errors here and only here: InvalidRequest 400, Unauthorized 401, CatalogUnavailable 502;
+bodies that are no JSON object are 400, larger than ``max_json_body_bytes`` 413.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from streamfleet.httpkit import json_error
+from streamfleet.httpkit import BodyError, json_error, read_json_object
 
 from . import validation
 from .clock import Clock
@@ -26,12 +26,11 @@ from .config import ControlPlaneConfig
 from .errors import CatalogUnavailable, ControlPlaneError, InvalidRequest, Unauthorized
 from .fill import FillCoordinator
 from .fill_status import fill_status, plan_report_json
+from .forward import Leadership, to_leader
 from .manifest import Manifest
 from .registry import FleetRegistry
 from .schedules import parse_rate, parse_schedule
 
-# A popularity batch of 100,000 titles is about 3 MB of JSON.
-MAX_BODY_BYTES = 8 * 1024 * 1024
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -54,13 +53,21 @@ class _Tokens:
 
 
 def fill_routes(config: ControlPlaneConfig, coordinator: FillCoordinator, registry: FleetRegistry,
-                clock: Clock) -> list[Route]:
-    """The popularity and /v1/fill/* routes, to mount on the control plane's HTTP app."""
+                clock: Clock, *, leadership: Leadership | None = None) -> list[Route]:
+    """The popularity and /v1/fill/* routes, to mount on the control plane's HTTP app.
+
+    With ``leadership`` (replicas), what only the planning replica knows -- plan now, the last
+    plan, top titles -- is forwarded to it when this replica does not plan.
+    """
     tokens = _Tokens(config.operator_token, config.reporter_token)
+
+    def elsewhere() -> Leadership | None:
+        return leadership if leadership is not None and not coordinator.leading else None
+    max_body = config.max_json_body_bytes
 
     async def report_popularity(request: Request) -> Response:
         tokens.check_reporter(request)
-        body = await _json_object(request)
+        body = await read_json_object(request, max_body)
         starts = body.get("starts")
         if not isinstance(starts, dict):
             raise InvalidRequest('starts: expected an object {"<title>": <count>, ...}')
@@ -70,6 +77,8 @@ def fill_routes(config: ControlPlaneConfig, coordinator: FillCoordinator, regist
 
     async def top_titles(request: Request) -> Response:
         tokens.check_operator(request)
+        if (planner := elsewhere()) is not None:
+            return await to_leader(request, planner)
         site = validation.site(request.query_params.get("site", ""))
         limit = _int_param(request, "limit", 20, 1, 10_000)
         scores = coordinator.popularity.scores(site)
@@ -79,7 +88,7 @@ def fill_routes(config: ControlPlaneConfig, coordinator: FillCoordinator, regist
     async def put_schedule(request: Request) -> Response:
         tokens.check_operator(request)
         site = validation.site(request.path_params["site"])
-        schedule = parse_schedule(site, await _json_object(request), coordinator.schedule(site))
+        schedule = parse_schedule(site, await read_json_object(request, max_body), coordinator.schedule(site))
         return JSONResponse(coordinator.set_schedule(schedule).to_json())
 
     async def list_schedules(request: Request) -> Response:
@@ -89,7 +98,7 @@ def fill_routes(config: ControlPlaneConfig, coordinator: FillCoordinator, regist
     async def run_now(request: Request) -> Response:
         tokens.check_operator(request)
         site = validation.site(request.path_params["site"])
-        body = await _json_object(request, empty_ok=True)
+        body = await read_json_object(request, max_body, empty_ok=True)
         hours = body.get("hours", config.run_now_hours)
         if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24 * 7 \
                 or not math.isfinite(hours):
@@ -108,10 +117,14 @@ def fill_routes(config: ControlPlaneConfig, coordinator: FillCoordinator, regist
 
     async def run_plan(request: Request) -> Response:
         tokens.check_operator(request)
+        if (planner := elsewhere()) is not None:
+            return await to_leader(request, planner)
         return JSONResponse(plan_report_json(await coordinator.plan("operator")))
 
     async def last_plan(request: Request) -> Response:
         tokens.check_operator(request)
+        if (planner := elsewhere()) is not None:
+            return await to_leader(request, planner)
         return JSONResponse(plan_report_json(coordinator.report))
 
     async def manifest(request: Request) -> Response:
@@ -164,6 +177,8 @@ class FillCollector:
             yield family
         yield CounterMetricFamily("control_plane_popularity_starts", "Playback starts reported.",
                                   value=c.popularity.recorded_starts)
+        yield GaugeMetricFamily("control_plane_fill_planner", "1 while this replica holds the planner lease.",
+                                value=int(c.leading))
 
 
 def _errors_as_json(handler: Handler) -> Handler:
@@ -176,30 +191,14 @@ def _errors_as_json(handler: Handler) -> Handler:
             return response
         except InvalidRequest as exc:
             return json_error(400, str(exc))
+        except BodyError as exc:
+            return json_error(exc.status, str(exc))
         except CatalogUnavailable as exc:
             return json_error(502, f"origin catalog unavailable: {exc}")
         except ControlPlaneError as exc:
             return json_error(409, str(exc))
 
     return wrapped
-
-
-async def _json_object(request: Request, *, empty_ok: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object. Raises InvalidRequest."""
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"body: larger than {MAX_BODY_BYTES} bytes")
-    if not raw.strip() and empty_ok:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("body: not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("body: expected a JSON object")
-    return body
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

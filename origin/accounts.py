@@ -21,7 +21,8 @@ from .config import AccountSettings
 from .db import Database, table_exists
 from .errors import AccountError, AccountExists, InvalidCredentials
 
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.@+-]{2,63}$")
+# What sign-up accepts, exactly (ASCII, no surrounding space); stored lowercased.
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{2,63}")
 MAX_PASSWORD = 1024
 
 
@@ -72,14 +73,14 @@ class AccountStore:
 
     def create(self, username: str, password: str, role: str) -> Account:
         """A new account. Raises AccountError (bad username/password/role) or AccountExists."""
-        name = normalize_username(username)
-        if not USERNAME_RE.match(name):
+        if not USERNAME_RE.fullmatch(username):
             raise AccountError("username must be 3-64 characters: letters, digits and _ . @ + -")
         if not self._settings.min_password_length <= len(password) <= MAX_PASSWORD:
             raise AccountError(f"password must be {self._settings.min_password_length}-{MAX_PASSWORD} "
                                "characters")
         if role not in ROLES:
             raise AccountError(f"unknown role {role!r}")
+        name = normalize_username(username)
         account = Account(secrets.token_hex(8), name, role, self._clock())
         password_hash = self._hasher.hash(password)
         try:

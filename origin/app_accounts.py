@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from streamfleet.clientip import ProxyTrust
 from streamfleet.httpkit import json_error
 from streamfleet.sessions import Session, issue_session
 
@@ -39,6 +40,7 @@ class AccountRoutes:
         self.by_account = FailureLimiter(settings.max_failures_per_account, settings.failure_window_seconds,
                                          monotonic)
         self.by_ip = FailureLimiter(settings.max_failures_per_ip, settings.failure_window_seconds, monotonic)
+        self.trust = ProxyTrust(config.trusted_proxies)
 
     def routes(self) -> list[Route]:
         return [
@@ -49,7 +51,7 @@ class AccountRoutes:
         ]
 
     async def signup(self, request: Request) -> Response:
-        body = await json_body(request)
+        body = await json_body(request, self.config.max_json_body_bytes)
         if isinstance(body, Response):
             return body
         username, password = body.get("username"), body.get("password")
@@ -78,13 +80,17 @@ class AccountRoutes:
         return response
 
     async def login(self, request: Request) -> Response:
-        body = await json_body(request)
+        body = await json_body(request, self.config.max_json_body_bytes)
         if isinstance(body, Response):
             return body
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return json_error(400, "username and password (strings) are required")
-        ip = request.client.host if request.client else "unknown"
+        # Behind the web server or a load balancer every viewer has the proxy's address: the
+        # client's comes from X-Forwarded-For, as far as trusted proxies vouch for it.
+        peer = request.client.host if request.client else None
+        address = self.trust.client_address(peer, request.headers.getlist("x-forwarded-for"))
+        ip = str(address) if address is not None else "unknown"
         # The account key exists whether or not the account does: throttling reveals nothing.
         keys = (f"account:{normalize_username(username)}", f"ip:{ip}")
         throttled = self._throttled(keys)

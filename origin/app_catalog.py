@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import re
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -16,12 +18,55 @@ from .errors import TitleNotFound
 from .web import Authenticator, json_body, resources
 
 MAX_LIMIT = 100
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_LIMIT_RE = re.compile(r"[0-9]{1,9}")
+EDITABLE = ("name", "description", "tags", "cast", "release_date")
 
 
-def _limit(request: Request, default: int) -> int | None:
-    text = request.query_params.get("limit", str(default))
-    return min(int(text), MAX_LIMIT) if text.isdigit() and int(text) > 0 else None
+def query_limit(request: Request, default: int) -> int | None:
+    """The ``limit`` query parameter capped at MAX_LIMIT, ``default`` when absent; None when it is
+    not a positive integer (ASCII digits only: ``int()`` would take "٣" and choke on "²")."""
+    text = request.query_params.get("limit")
+    if text is None:
+        return default
+    return min(int(text), MAX_LIMIT) if _LIMIT_RE.fullmatch(text) and int(text) > 0 else None
+
+
+def _release_date(value: object) -> str:
+    """"" or a real YYYY-MM-DD date. Raises ValueError."""
+    if isinstance(value, str) and (value == "" or _DATE_RE.fullmatch(value)):
+        try:
+            if value:
+                datetime.date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise ValueError("release_date must be a YYYY-MM-DD date, or empty")
+
+
+def parse_edit(body: dict[str, object]) -> dict[str, Any]:
+    """The fields of a PATCH /v1/titles/{id} body, checked: a key present with null or the wrong
+    type is an error, not "unchanged". Raises ValueError naming the field."""
+    unknown = set(body) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+    edit: dict[str, Any] = {}
+    if "name" in body:
+        name = body["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name must be a non-empty string")
+        edit["name"] = name
+    if "description" in body:
+        if not isinstance(body["description"], str):
+            raise ValueError("description must be a string")
+        edit["description"] = body["description"]
+    if "release_date" in body:
+        edit["release_date"] = _release_date(body["release_date"])
+    if "tags" in body:
+        edit["tags"] = _strings(body["tags"], "tags", lower=True)
+    if "cast" in body:
+        edit["cast"] = _strings(body["cast"], "cast")
+    return edit
 
 
 def _strings(value: object, field: str, lower: bool = False) -> tuple[str, ...]:
@@ -36,8 +81,9 @@ def _strings(value: object, field: str, lower: bool = False) -> tuple[str, ...]:
 class CatalogRoutes:
     """Search, edits and plays. Edits need the creator who owns the title, or an operator."""
 
-    def __init__(self, auth: Authenticator) -> None:
+    def __init__(self, auth: Authenticator, max_json_body_bytes: int) -> None:
         self.auth = auth
+        self.max_json_body_bytes = max_json_body_bytes
 
     def routes(self) -> list[Route]:
         return [
@@ -49,7 +95,7 @@ class CatalogRoutes:
     async def search(self, request: Request) -> Response:
         query = request.query_params.get("q", "")[:200]
         tag = request.query_params.get("tag") or None
-        limit = _limit(request, 20)
+        limit = query_limit(request, 20)
         if limit is None:
             return json_error(400, "limit must be a positive integer")
         result = await anyio.to_thread.run_sync(resources(request).catalog.search, query, tag, limit)
@@ -71,30 +117,15 @@ class CatalogRoutes:
             return json_error(404, f"unknown title {title_id[:80]!r}")
         if session.role != "operator" and meta.owner != session.user_id:
             return json_error(403, "only the title's creator or an operator may edit it")
-        body = await json_body(request)
+        body = await json_body(request, self.max_json_body_bytes)
         if isinstance(body, Response):
             return body
-        unknown = set(body) - {"name", "description", "tags", "cast", "release_date"}
-        if unknown:
-            return json_error(400, f"unknown field {sorted(unknown)[0]!r}")
         try:
-            name = body.get("name")
-            description = body.get("description")
-            release = body.get("release_date")
-            if name is not None and (not isinstance(name, str) or not name.strip()):
-                raise ValueError("name must be a non-empty string")
-            if description is not None and not isinstance(description, str):
-                raise ValueError("description must be a string")
-            if release is not None and (not isinstance(release, str) or
-                                        (release and not _DATE_RE.match(release))):
-                raise ValueError("release_date must be YYYY-MM-DD")
-            tags = _strings(body["tags"], "tags", lower=True) if "tags" in body else None
-            cast = _strings(body["cast"], "cast") if "cast" in body else None
+            edit = parse_edit(body)
         except ValueError as exc:
             return json_error(400, str(exc))
         try:
-            await anyio.to_thread.run_sync(
-                lambda: res.catalog.update_meta(title_id, name, description, tags, cast, release))
+            await anyio.to_thread.run_sync(lambda: res.catalog.update_meta(title_id, **edit))
         except TitleNotFound:
             return json_error(404, f"unknown title {title_id[:80]!r}")
         res.details.pop(title_id, None)

@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     app = build_app(config)
     log.info("origin serving", extra={"host": config.host, "port": config.port,
                                       "data_dir": str(config.data_dir), "url": config.base_url})
-    serve(app, config.host, config.port)  # returns after a graceful SIGTERM/SIGINT shutdown
+    serve(app, config.host, config.port, config.http)  # returns after a graceful SIGTERM/SIGINT shutdown
     log.info("origin stopped")
     return 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import Response
 
-from streamfleet.httpkit import json_error
+from streamfleet.httpkit import BodyError, json_error, read_json_object
 from streamfleet.sessions import Session, SessionError, SessionSettings, verify_session
 
 from .accounts import AccountStore
@@ -20,8 +19,6 @@ from .catalog import Catalog, TitleDetail
 from .jobs import JobQueue
 from .store import ObjectStore
 from .uploads import UploadStore
-
-MAX_JSON_BODY = 64 * 1024
 
 
 @dataclass
@@ -80,17 +77,9 @@ class Authenticator:
         return session
 
 
-async def json_body(request: Request) -> dict[str, Any] | Response:
-    """The request's JSON object body, or a 400/413 response."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BODY:
-            return json_error(413, "request body too large")
+async def json_body(request: Request, limit: int) -> dict[str, Any] | Response:
+    """The request's JSON object body, or a 400 (not a JSON object) / 413 (over ``limit``) response."""
     try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        return json_error(400, "body is not valid JSON")
-    if not isinstance(data, dict):
-        return json_error(400, "body must be a JSON object")
-    return data
+        return await read_json_object(request, limit)
+    except BodyError as exc:
+        return json_error(exc.status, str(exc))

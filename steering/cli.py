@@ -14,7 +14,6 @@ from streamfleet.logs import configure_logging
 from .app import build_app
 from .config import load
 from .errors import GeoDatabaseError
-from .httpguard import guarded_protocol
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +46,7 @@ def main(argv: list[str]) -> int:
             "origin": config.origin_url,
         },
     )
-    # proxy_headers=False: uvicorn would otherwise replace the peer address from X-Forwarded-For
-    # for its own trusted list; steering applies trusted_proxies itself.
-    serve(
-        app,
-        config.host,
-        config.port,
-        proxy_headers=False,
-        http=guarded_protocol(config.header_timeout_seconds, config.max_header_bytes),
-        timeout_keep_alive=config.keepalive_timeout_seconds,
-        limit_concurrency=config.max_connections,
-    )
+    # serve leaves X-Forwarded-For alone (proxy_headers=False): steering applies trusted_proxies.
+    serve(app, config.host, config.port, config.http)
     log.info("steering stopped")
     return 0

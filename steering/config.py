@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamfleet.clientip import check_cidrs
 from streamfleet.config import load_config
+from streamfleet.httpguard import HttpSettings
 from streamfleet.sessions import SessionSettings
 from streamfleet.tokens import TokenSettings
 
@@ -32,6 +33,8 @@ class SteeringConfig:
     max_appliance_urls: int = 4
     tokens: TokenSettings = field(default_factory=TokenSettings)
     log_level: str = "info"
+    # One JSON access line per HTTP request (tokens redacted); false: none.
+    access_log: bool = True
     # Catalog cache: how long a ready title is believed, how long "unknown" is, and how long a
     # stale entry may still answer while the origin is unreachable.
     catalog_ttl_seconds: float = 30.0
@@ -46,16 +49,8 @@ class SteeringConfig:
     startup_wait_seconds: float = 2.0
     # Largest accepted POST /v1/playback body.
     max_body_bytes: int = 4096
-    # A request (head and body) must arrive whole within this many seconds of its first byte,
-    # and a new connection must bring its first request as fast: slow or silent clients
-    # (slowloris) get a 408 and are disconnected.
-    header_timeout_seconds: float = 10.0
-    # Request heads larger than this get a 431.
-    max_header_bytes: int = 16 * 1024
-    # Idle keep-alive connections are closed after this many seconds.
-    keepalive_timeout_seconds: float = 15.0
-    # Connections and requests at once beyond which new ones get a 503 (uvicorn's limit_concurrency).
-    max_connections: int = 4096
+    # Request deadlines, head size, keep-alive and connection limits ([http] section).
+    http: HttpSettings = field(default_factory=HttpSettings)
     # Coverage-zone file (JSON or CSV: CIDR -> site, latitude, longitude); "" = none. Reloaded
     # when its mtime changes (checked at most every coverage_check_seconds).
     coverage_file: str = ""
@@ -85,21 +80,13 @@ class SteeringConfig:
 
     def __post_init__(self) -> None:
         # ValueError here becomes a ConfigError naming the problem at start-up.
-        for cidr in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(f"trusted_proxies: {cidr!r} is not a CIDR") from None
+        check_cidrs(self.trusted_proxies)
         if self.max_appliance_urls < 0:
             raise ValueError("max_appliance_urls must be >= 0")
         if not 0 < self.watch_backoff_initial_seconds <= self.watch_backoff_max_seconds:
             raise ValueError("need 0 < watch_backoff_initial_seconds <= watch_backoff_max_seconds")
         if self.max_body_bytes <= 0 or self.catalog_max_entries <= 0:
             raise ValueError("max_body_bytes and catalog_max_entries must be positive")
-        if self.header_timeout_seconds <= 0 or self.keepalive_timeout_seconds <= 0:
-            raise ValueError("header_timeout_seconds and keepalive_timeout_seconds must be positive")
-        if self.max_header_bytes < 1024 or self.max_connections <= 0:
-            raise ValueError("need max_header_bytes >= 1024 and max_connections > 0")
         self.tokens.keyring()  # raises ValueError for unusable keys
         for name in ("origin_url", "control_plane_http"):
             url = getattr(self, name)

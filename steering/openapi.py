@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["status", "message"],
-            "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-        }
-    },
-}
+from streamfleet.openapi import ERROR, TEXT, THIS_DOCUMENT, error, json_response, ref
+
 _URL = {
     "type": "object",
     "required": ["url", "kind", "appliance", "site", "reason"],
     "properties": {
         "url": {"type": "string", "description": "the title's master playlist at that place"},
+        "dash_url": {"type": ["string", "null"],
+                     "description": "the title's DASH manifest at that place; null when it has none"},
         "kind": {"type": "string", "enum": ["appliance", "origin"]},
         "appliance": {"type": ["string", "null"]},
         "site": {"type": ["string", "null"]},
@@ -61,20 +54,7 @@ _HEALTH = {
 }
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
-
-
 _TITLE = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
-_TEXT = {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def document() -> dict[str, Any]:
@@ -89,31 +69,29 @@ def document() -> dict[str, Any]:
             }}},
         },  # fmt: skip
         "responses": {
-            "200": _json(_ref("PlaybackAnswer"), "where to fetch the title, best first"),
-            "400": _error("malformed body or title id"),
-            "401": _error("no, forged or expired viewer session"),
-            "404": _error("unknown title, or not ready"),
-            "408": _error("the request body did not arrive in time"),
-            "413": _error("body larger than max_body_bytes"),
-            "503": _error("the origin cannot be asked and nothing is cached for the title"),
+            "200": json_response(ref("PlaybackAnswer"), "where to fetch the title, best first"),
+            "400": error("malformed body or title id"),
+            "401": error("no, forged or expired viewer session"),
+            "404": error("unknown title, or not ready"),
+            "408": error("the request body did not arrive in time"),
+            "413": error("body larger than max_body_bytes"),
+            "503": error("the origin cannot be asked and nothing is cached for the title"),
         },
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "streamfleet steering", "version": "1"},
         "components": {
-            "schemas": {"Error": _ERROR, "PlaybackAnswer": _ANSWER, "Health": _HEALTH},
+            "schemas": {"Error": ERROR, "PlaybackAnswer": _ANSWER, "Health": _HEALTH},
             "securitySchemes": {"session": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
             "/v1/playback": {"post": playback},
             "/healthz": {"get": {
                 "summary": "Always 200 while serving; says whether the control plane is reachable",
-                "responses": {"200": _json(_ref("Health"), "serving")},
+                "responses": {"200": json_response(ref("Health"), "serving")},
             }},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": _TEXT}}},
-            "/openapi.json": {"get": {
-                "summary": "This document", "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")},
-            }},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": TEXT}}},
+            "/openapi.json": THIS_DOCUMENT,
         },  # fmt: skip
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Re-exported: steering's modules name addresses through this module.
+from streamfleet.clientip import IPAddress as IPAddress
+from streamfleet.clientip import IPNetwork as IPNetwork
+from streamfleet.clientip import normalize as normalize
 
 V = TypeVar("V")
 
@@ -19,13 +20,6 @@ class Route:
 
     network: IPNetwork
     site: str
-
-
-def normalize(address: IPAddress) -> IPAddress:
-    """Map IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report them) to IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 class LpmTable(Generic[V]):

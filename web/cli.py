@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     log.info("web server starting", extra={"host": config.host, "port": config.port,
                                            "origin": config.origin_url, "steering": config.steering_url,
                                            "media_relay": config.media_relay})
-    serve(app, config.host, config.port)
+    serve(app, config.host, config.port, config.http)
     return 0
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streamfleet.config import load_config
+from streamfleet.httpguard import HttpSettings
 from streamfleet.tokens import TokenSettings
 
 ENV_PREFIX = "WEB"
@@ -52,6 +53,9 @@ class WebConfig:
     # Pages and scripts to serve; empty means the files shipped in web/static.
     static_dir: str = ""
     log_level: str = "info"
+    # Request deadlines, head size, keep-alive and connection limits ([http] section). Uploads
+    # relayed to the origin are bodies too: min_body_bytes_per_second bounds how slow they may be.
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

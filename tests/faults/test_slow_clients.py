@@ -47,8 +47,8 @@ def steering(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config = write_toml(workdir / "steering.toml", {
         "host": "127.0.0.1", "port": port, "control_plane": f"127.0.0.1:{free_port()}",
         "origin_url": f"http://127.0.0.1:{free_port()}", "startup_wait_seconds": 0,
-        "popularity_interval_seconds": 0, "header_timeout_seconds": TIMEOUT_S,
-        "keepalive_timeout_seconds": TIMEOUT_S, "require_session": False,
+        "popularity_interval_seconds": 0, "require_session": False,
+        "http": {"request_timeout_seconds": TIMEOUT_S, "keepalive_timeout_seconds": TIMEOUT_S},
     })  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     process = ServiceProcess("steering", streamfleet_argv("steering", "serve", "--config", str(config)),

@@ -97,6 +97,10 @@ def test_signup_refusals(client: httpx.Client) -> None:
     assert client.post("/v1/accounts", content=b"{not json").status_code == 400
     assert client.post("/v1/accounts", json=["list"]).status_code == 400
     assert client.post("/v1/accounts", json={"username": 3, "password": PASSWORD}).status_code == 400
+    # Exactly as sent: no surrounding space, no characters that only lowercase to ASCII (the
+    # Kelvin sign is "k" once lowercased), no trailing newline for a "$" to let through.
+    for name in (" frank", "frank ", "\u212arank", "frank\n"):
+        assert signup(client, name).status_code == 400, repr(name)
 
 
 def test_failures_do_not_reveal_whether_an_account_exists(client: httpx.Client) -> None:

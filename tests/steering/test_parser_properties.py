@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from steering.app import _parse_title
-from steering.clientip import ProxyTrust, parse_address
 from steering.coverage import parse_coverage
 from steering.errors import CoverageError, InvalidRequest
+from streamfleet.clientip import ProxyTrust, parse_address
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -5,7 +5,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from .prefixes import IPAddress, IPNetwork, normalize
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def normalize(address: IPAddress) -> IPAddress:
+    """Map IPv4-mapped IPv6 addresses (::ffff:a.b.c.d, as dual-stack sockets report them) to IPv4."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def parse_address(text: str) -> IPAddress | None:
@@ -19,6 +27,15 @@ def parse_address(text: str) -> IPAddress | None:
         return normalize(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+def check_cidrs(cidrs: Iterable[str], key: str = "trusted_proxies") -> None:
+    """For config validation: raises ValueError naming ``key`` and the first entry that is no CIDR."""
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"{key}: {cidr!r} is not a CIDR") from None
 
 
 class ProxyTrust:

@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from steering.clientip import ProxyTrust, parse_address
+from streamfleet.clientip import ProxyTrust, parse_address
 
 
 @pytest.mark.parametrize(
