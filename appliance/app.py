@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streamfleet.accesslog import request_middleware
 from streamfleet.addressing import AddressError, ChunkKey, parse_signed_path
 from streamfleet.httpkit import json_error
-from streamfleet.requestid import RequestIdMiddleware
 
 from . import openapi
 from .config import ApplianceConfig
@@ -126,7 +126,7 @@ def build_app(
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         # The viewer's request id (from steering, via the player) follows a miss upstream.
-        middleware=[Middleware(RequestIdMiddleware, mint=False),
+        middleware=[*request_middleware(config.access_log, mint=False),
                     Middleware(_ServedBy, appliance_id=config.id, stats=stats)],
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,

@@ -18,6 +18,8 @@ from urllib.parse import unquote
 
 from starlette.types import ASGIApp, Message
 
+from streamfleet.accesslog import redact_path
+
 from .connection import Connection
 from .httpwire import RequestHead, response_head
 
@@ -200,7 +202,7 @@ async def run_asgi(
         conn.abort()
         raise
     except Exception:
-        log.exception("request failed", extra={"path": head.path})
+        log.exception("request failed", extra={"path": redact_path(head.path)})
         if not started:
             conn.keep_alive = False
             headers = [("content-type", "application/json"), ("content-length", str(len(_ERROR_500))),

@@ -54,6 +54,11 @@ class ApplianceConfig:
     catalog_negative_ttl_s: float = 5.0
     tokens: TokenSettings = field(default_factory=TokenSettings)
     log_level: str = "info"
+    # One JSON access line per request that reaches the starlette app (misses, errors, /admin;
+    # every request with server = "uvicorn"), tokens redacted; false: none.
+    access_log: bool = True
+    # The fast server logs one verified hit in this many (0: none; hits are in /metrics anyway).
+    access_log_hit_sample: int = 100
     # "fast": the built-in sendfile HTTP/1.1 server answers hits itself and hands everything else
     # to the starlette app; "uvicorn": the starlette app alone under uvicorn (slower hits).
     server: str = "fast"
@@ -131,6 +136,8 @@ class ApplianceConfig:
             raise ValueError(f"origin_url {self.origin_url!r} is not an http(s) URL")
         if self.server not in ("fast", "uvicorn"):
             raise ValueError(f"server must be 'fast' or 'uvicorn', not {self.server!r}")
+        if self.access_log_hit_sample < 0:
+            raise ValueError("access_log_hit_sample must be 0 (none) or more")
         if self.hit_threads < -1:
             raise ValueError("hit_threads must be -1 (auto), 0 or more")
         if self.max_header_bytes < 1024:

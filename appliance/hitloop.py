@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import errno
 import json
+import logging
 import os
 import socket
 import threading
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp
 
+from streamfleet import requestid
+from streamfleet.accesslog import LOGGER, log_access
 from streamfleet.addressing import AddressError, ChunkKey, parse_signed_path
 
 from .bridge import ConnectionLike, RemoteConnection, run_asgi
@@ -84,6 +87,11 @@ class HitLoop:
         self._heads: dict[ChunkKey, tuple[tuple[int, int, str | None], str, str, bytes]] = {}
         # Requests answered by the fast path and handed to the ASGI app (for tests and logs).
         self.fast_hits = 0
+        # One verified hit in ``_sample`` is access-logged (0: none): a full log line per hit
+        # would cost more than the hit itself, a countdown costs one decrement.
+        self._sample = server.config.access_log_hit_sample if server.config.access_log else 0
+        self._until_sample = self._sample
+        self._access = logging.getLogger(LOGGER)
         self.handoffs = 0
 
     def call(self, fn: Callable[..., None], *args: Any) -> None:
@@ -185,7 +193,7 @@ class HitLoop:
             conn.send(b"HTTP/1.1 304 Not Modified\r\n" + self._date_line() + fixed + close + b"\r\n",
                       lambda ok: conn.finish())
             return True
-        start, end, status_line, extra = 0, size, b"HTTP/1.1 200 OK\r\n", b""
+        start, end, status, status_line, extra = 0, size, 200, b"HTTP/1.1 200 OK\r\n", b""
         http_range = head.get(b"range")
         if http_range is not None:
             if_range = head.get(b"if-range")
@@ -199,7 +207,7 @@ class HitLoop:
                     appliance.store.unpin(key)
                     return False
                 start, end = parsed
-                status_line = b"HTTP/1.1 206 Partial Content\r\n"
+                status, status_line = 206, b"HTTP/1.1 206 Partial Content\r\n"
                 extra = b"content-range: bytes %d-%d/%d\r\n" % (start, end - 1, size)
         try:
             fd = os.open(chunk.fspath, os.O_RDONLY | os.O_CLOEXEC)
@@ -211,7 +219,7 @@ class HitLoop:
             status_line, self._date_line(), fixed, close, extra, end - start
         )
 
-        def done(ok: bool) -> None:
+        def finished(ok: bool) -> None:
             os.close(fd)
             appliance.store.unpin(key)
             self.stats.count("hit", (end - start) if ok and send_body else 0)
@@ -219,7 +227,13 @@ class HitLoop:
                 conn.close()
             conn.finish()
 
+        done: Callable[[bool], None] = finished
         self.fast_hits += 1
+        if self._sample:
+            self._until_sample -= 1
+            if self._until_sample <= 0:
+                self._until_sample = self._sample
+                done = self._logged(done, conn, head, status, (end - start) if send_body else 0)
         if not send_body:
             conn.send(raw_head, done)
         elif self._resident(fd, start, end):
@@ -227,6 +241,22 @@ class HitLoop:
         else:
             self._send_cold(conn, raw_head, fd, start, end, done)
         return True
+
+    def _logged(
+        self, done: Callable[[bool], None], conn: Connection, head: RequestHead, status: int, length: int
+    ) -> Callable[[bool], None]:
+        """``done``, then one access line for this (sampled) hit."""
+        started = time.perf_counter()
+
+        def logged(ok: bool) -> None:
+            done(ok)
+            log_access(
+                self._access, head.method, head.path, status, length if ok else 0,
+                time.perf_counter() - started, conn.peer[0], query=head.query,
+                request_id=requestid.accept(head.fields.get(b"x-request-id")),
+            )
+
+        return logged
 
     def _fixed_headers(self, key: ChunkKey, chunk: StoredChunk) -> tuple[str, str, bytes]:
         """ETag, Last-Modified and the header lines that only change with the file, cached per chunk."""

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from streamfleet.accesslog import request_middleware
 from streamfleet.httpkit import json_error
 
 from .config import ControlPlaneConfig
@@ -91,10 +92,13 @@ def build_app(
     *,
     extra_routes: Sequence[BaseRoute] = (),
     extra_collectors: Sequence[Collector] = (),
+    replica_id: str = "",
+    planning: Callable[[], bool] = lambda: True,
 ) -> Starlette:
     """The operator HTTP app. Reads shared state only; safe on the same loop as the gRPC server.
 
-    ``extra_routes`` (the fill API) and ``extra_collectors`` (their metrics) are mounted as given.
+    ``extra_routes`` (the fill API) and ``extra_collectors`` (their metrics) are mounted as given;
+    ``replica_id`` and ``planning`` (holds the planner lease) are reported by /healthz.
     """
     metrics = CollectorRegistry(auto_describe=True)
     metrics.register(_FleetCollector(registry, feed, stats))
@@ -112,6 +116,8 @@ def build_app(
             "fleet_version": state.version,
             "appliances": {h.value: n for h, n in state.health_counts().items()},
             "watchers": feed.watcher_count,
+            "replica": replica_id,
+            "planner": planning(),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -129,6 +135,7 @@ def build_app(
             *extra_routes,
         ],
         exception_handlers={HTTPException: _http_error},
+        middleware=request_middleware(config.access_log),
     )
 
 

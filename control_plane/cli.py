@@ -32,6 +32,7 @@ from .fill import FillCoordinator
 from .fill_app import FillCollector, fill_routes
 from .fill_store import SqlFillStore
 from .health import HealthPolicy
+from .lease import PLANNER, LeaderLease, SqlLeaseStore, keep_lease
 from .origin_catalog import OriginCatalog
 from .planning import PlanPolicy
 from .popularity import PopularityBook, PopularityPolicy
@@ -91,6 +92,7 @@ class _Parts:
     grpc_server: FleetGrpcServer
     http: uvicorn.Server
     http_socket: socket.socket
+    lease: LeaderLease
 
 
 def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
@@ -103,11 +105,16 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
         database = open_database(config.database)
         fill_store = SqlFillStore(database)
         registry = FleetRegistry(
-            SqlRegistryStore(database),
+            SqlRegistryStore(database, database_clock=True),
             HealthPolicy(config.down_after_ms, config.degraded_error_ratio),
             clock,
             load_publish_interval_ms=config.load_publish_interval_ms,
         )
+        # Replicas on one database: the one holding this lease plans fills.
+        replica = config.replica_id or _default_replica_id(config)
+        lease = LeaderLease(SqlLeaseStore(database), PLANNER, replica, config.http_base_url,
+                            config.leader_lease_ms, registry.fleet_now_ms)
+        lease.renew()  # before planning starts: a lone control plane plans at start, as ever
     except (OSError, SQLAlchemyError, DatabaseError) as exc:
         http_socket.close()
         raise OSError(f"cannot open registry {where}: {exc}") from None
@@ -127,6 +134,7 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
         origin_url=config.origin_url,
         policy=PlanPolicy(replica_load_share=config.replica_load_share,
                           displace_margin=config.displace_margin, fill_fraction=config.fill_fraction),
+        leading=lease.holding,
     )
     registry.add_listener(fill.on_fleet_change)
     service = FleetService(
@@ -141,11 +149,18 @@ def _assemble(config: ControlPlaneConfig, clock: Clock) -> _Parts:
         database.close()
         raise OSError(f"cannot listen on {config.host}:{config.grpc_port}: {exc}") from None
     app = build_app(config, registry, feed, stats, clock.monotonic_ms,
-                    extra_routes=fill_routes(config, fill, registry, clock),
-                    extra_collectors=[FillCollector(fill)])
-    http = uvicorn.Server(uvicorn_config(app, config.host, config.http_port))
+                    extra_routes=fill_routes(config, fill, registry, clock, leadership=lease),
+                    extra_collectors=[FillCollector(fill)], replica_id=lease.holder_id,
+                    planning=lease.holding)
+    http = uvicorn.Server(uvicorn_config(app, config.host, config.http_port, config.http))
     return _Parts(registry, feed, stats, fill, database, fill_store, origin_client, grpc_server, http,
-                  http_socket)
+                  http_socket, lease)
+
+
+def _default_replica_id(config: ControlPlaneConfig) -> str:
+    """Stable across restarts (a restarted replica takes its own lease back at once), and unique:
+    two replicas on one host cannot share an HTTP port."""
+    return f"{socket.gethostname()}:{config.http_port}"
 
 
 async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
@@ -160,6 +175,14 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
 
     def swept() -> None:
         parts.stats.last_sweep_ms = clock.monotonic_ms()
+        try:
+            parts.fill.sync()  # manifests and schedules other replicas wrote
+        except Exception:
+            log.exception("fill sync failed")
+
+    def lease_changed(holding: bool) -> None:
+        if holding:
+            parts.fill.lead()
 
     # uvicorn swaps in its own handlers while it serves and re-raises the signal to these after.
     previous = {sig: signal.signal(sig, on_signal) for sig in _SIGNALS}
@@ -167,11 +190,13 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
         await parts.grpc_server.start()
         sweeper = asyncio.create_task(sweep_forever(parts.registry, config.sweep_interval_ms, swept))
         planner = asyncio.create_task(parts.fill.run_forever(config.plan_interval_s, config.plan_debounce_ms))
+        leasing = asyncio.create_task(keep_lease(parts.lease, lease_changed, holding=parts.lease.holding()))
         http_task = asyncio.create_task(parts.http.serve(sockets=[parts.http_socket]))
         log.info("control plane started", extra={
             "grpc": f"{config.host}:{parts.grpc_server.port}", "http": f"{config.host}:{config.http_port}",
             "database": redacted(str(config.database)), "appliances": len(parts.registry),
-            "fleet_version": parts.registry.snapshot.version,
+            "fleet_version": parts.registry.snapshot.version, "replica": parts.lease.holder_id,
+            "planner": parts.lease.holding(),
         })
         stop_task = asyncio.create_task(stop.wait())
         await asyncio.wait({stop_task, http_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -182,10 +207,12 @@ async def serve(config: ControlPlaneConfig, clock: Clock | None = None) -> int:
         parts.http.should_exit = True
         await parts.grpc_server.stop(config.shutdown_grace_ms / 1000)
         await http_task
-        for task in (sweeper, planner):
+        for task in (sweeper, planner, leasing):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):  # best effort: the lease expires by itself anyway
+            parts.lease.release()
     finally:
         parts.registry.close()
         parts.database.close()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamfleet.config import load_config
+from streamfleet.httpguard import HttpSettings
 
 ENV_PREFIX = "CONTROL_PLANE"
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -25,9 +26,17 @@ class ControlPlaneConfig:
     # SQLite file of the appliance registry and fill plans; its directory is created at start-up.
     db_path: Path = Path("data/control_plane/registry.sqlite3")
     # The registry and fill plans in PostgreSQL ("postgresql://user:pass@host/db") or another SQLite
-    # file ("sqlite:////path"); empty: db_path. Replicas sharing it keep one registry and fleet
-    # version across restarts and failovers.
+    # file ("sqlite:////path"); empty: db_path. Every replica given the same database serves the
+    # same fleet: appliances may heartbeat to any of them, and one at a time plans fills.
     database_url: str = ""
+    # This replica's name in the planner lease and in logs; empty: "<hostname>:<http_port>".
+    replica_id: str = ""
+    # The HTTP base URL the other replicas reach this one at (they forward operator requests only
+    # the planning replica answers); empty: http://{host}:{http_port}.
+    advertise_url: str = ""
+    # The planner lease lasts this long and is renewed every third of it: when the planning
+    # replica dies, another one plans within about this long.
+    leader_lease_ms: int = 10_000
     # Heartbeat period the control plane tells appliances to use.
     heartbeat_interval_ms: int = 1000
     # An appliance with no heartbeat for this long is DOWN; must exceed heartbeat_interval_ms.
@@ -40,7 +49,10 @@ class ControlPlaneConfig:
     # An appliance reporting an error ratio above this is DEGRADED.
     degraded_error_ratio: float = 0.05
     log_level: str = "info"
-    # How often missed heartbeats are looked for (and dirty registry rows written to SQLite).
+    # One JSON access line per HTTP request (operator API, popularity reports); false: none.
+    access_log: bool = True
+    # How often missed heartbeats are looked for, dirty registry rows written and what other
+    # replicas wrote read back.
     sweep_interval_ms: int = 200
     # Load-only changes (disk, egress, connections) publish a new fleet version at most this often.
     load_publish_interval_ms: int = 5000
@@ -75,6 +87,11 @@ class ControlPlaneConfig:
     catalog_timeout_s: float = 10.0
     # "fill run-now" without an explicit duration fills for this many hours.
     run_now_hours: float = 6.0
+    # Largest JSON body accepted by the HTTP API (413 beyond); a popularity report of 100,000
+    # titles is about 3 MB.
+    max_json_body_bytes: int = 8 * 1024 * 1024
+    # Request deadlines, head size, keep-alive and connection limits of the HTTP port ([http]).
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
 
     def __post_init__(self) -> None:
         for name in ("grpc_port", "http_port"):
@@ -108,9 +125,23 @@ class ControlPlaneConfig:
             raise ValueError("fill_fraction must be in (0, 1]")
         if not 0.0 <= self.new_release_quantile <= 1.0:
             raise ValueError("new_release_quantile must be within 0..1")
+        if self.max_json_body_bytes <= 0:
+            raise ValueError("max_json_body_bytes must be positive")
+        if self.leader_lease_ms < 300:
+            raise ValueError("leader_lease_ms must be at least 300")
+        if self.advertise_url and not self.advertise_url.startswith(("http://", "https://")):
+            raise ValueError("advertise_url must be an http(s) URL")
         if self.log_level.lower() not in _LOG_LEVELS:
             raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
 
+
+    @property
+    def http_base_url(self) -> str:
+        """Where the other replicas reach this one's HTTP API: advertise_url, or host and http_port."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.http_port}"
 
     @property
     def database(self) -> Path | str:

@@ -28,3 +28,7 @@ class Unauthorized(ControlPlaneError):
 
 class DatabaseError(ControlPlaneError):
     """The registry database cannot be used (unreachable, or its schema is newer than this code)."""
+
+
+class NotLeader(ControlPlaneError):
+    """This replica does not hold the planner lease (another one plans), or lost it mid-way."""

@@ -9,6 +9,11 @@ Versions: every planning run or schedule change that alters manifests takes the 
 (persisted, so it never goes back across restarts) and stamps it on the manifests it changed;
 unchanged manifests keep their version, so appliances refetch only what changed.
 
+Replicas: only the replica holding the planner lease (``lease.py``) plans, applies schedules to
+manifests and folds reported starts into popularity; :meth:`FillCoordinator.sync`, run every sweep
+on every replica, re-reads the manifests it published and the schedules any replica stored, so
+every replica answers GetFillManifest and heartbeats alike. The others queue reports in the inbox.
+
 Membership: an appliance takes part while it is ACTIVE (not draining or drained) with a positive
 capacity. Health does not count: an appliance that is DOWN for a minute (or every appliance
 after a control-plane restart) keeps its titles, so flapping moves nothing; operators drain an
@@ -25,8 +30,8 @@ from dataclasses import dataclass, field, replace
 
 from .catalog import CatalogSource, CatalogTitle
 from .clock import Clock
-from .errors import CatalogUnavailable
-from .fill_store import ManifestRow, ManifestStore, ScheduleStore
+from .errors import CatalogUnavailable, NotLeader
+from .fill_store import FillRevisions, ManifestRow, ManifestStore, ScheduleStore
 from .manifest import FillEntry, Manifest
 from .model import ApplianceState, FleetState
 from .packing import HeadCache
@@ -79,6 +84,7 @@ class FillCoordinator:
         clock: Clock,
         origin_url: str,
         policy: PlanPolicy | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         self._fleet = fleet
         self._catalog = catalog
@@ -88,6 +94,9 @@ class FillCoordinator:
         self._clock = clock
         self._origin_url = origin_url
         self._policy = policy or PlanPolicy()
+        # True while this replica holds the planner lease (always, for a lone control plane).
+        self._leading = leading
+        self._seen = manifest_store.load_revisions()
         self._manifests: dict[str, tuple[str, Manifest]] = {
             ident: (site, manifest) for ident, site, manifest in manifest_store.load_manifests()
         }
@@ -104,6 +113,7 @@ class FillCoordinator:
         self._heads = HeadCache()
         self._lock = asyncio.Lock()
         self._wanted = asyncio.Event()
+        self._took_lease = False
 
     # -- ManifestSource --------------------------------------------------------------------------
 
@@ -126,6 +136,11 @@ class FillCoordinator:
     def report(self) -> PlanReport:
         return self._report
 
+    @property
+    def leading(self) -> bool:
+        """True when this replica plans (holds the planner lease)."""
+        return self._leading()
+
     def manifest(self, appliance_id: str) -> tuple[str, Manifest] | None:
         """(site, full manifest) of the appliance; None when it was never planned."""
         return self._manifests.get(appliance_id)
@@ -143,7 +158,9 @@ class FillCoordinator:
         """Store the schedule and hand the new window to the site's appliances at once."""
         self._schedule_store.save_schedule(schedule)
         self._schedules[schedule.site] = schedule
-        self._restamp(ident for ident, (site, _) in self._manifests.items() if site == schedule.site)
+        # Not planning: the planning replica reads the schedule within a sweep and restamps.
+        if self._leading():
+            self._restamp(ident for ident, (site, _) in self._manifests.items() if site == schedule.site)
         log.info("fill schedule set", extra=schedule.to_json())
         return schedule
 
@@ -165,15 +182,49 @@ class FillCoordinator:
 
     def record_starts(self, site: str, starts: Mapping[str, int]) -> int:
         """Record playback starts (``PopularityBook.record``; raises InvalidRequest). A title the
-        last catalog did not list (just ingested) asks for a plan, once per title."""
+        last catalog did not list (just ingested) asks for a plan, once per title. A replica that
+        does not plan queues the report for the one that does."""
+        if not self._leading():
+            return self.popularity.queue(site, starts)
         recorded = self.popularity.record(site, starts)
+        self._note_unknown(starts)
+        return recorded
+
+    def sync(self) -> None:
+        """Catch up with the other replicas: manifests the planning one published, schedules any
+        one stored; when planning, also fold queued reports in and apply changed schedules.
+        Call every sweep. Database errors propagate (the caller logs and retries)."""
+        revisions = self._manifest_store.load_revisions()
+        if revisions.manifests > self._last_version:
+            for ident, site, manifest in self._manifest_store.load_manifests(self._last_version):
+                self._manifests[ident] = (site, manifest)
+            self._last_version = revisions.manifests
+        leading = self._leading()
+        if revisions.schedules != self._seen.schedules:
+            self._schedules = {s.site: s for s in self._schedule_store.load_schedules()}
+            if leading:
+                self._restamp(list(self._manifests))
+        if leading and revisions.inbox != self._seen.inbox:
+            for starts in self.popularity.fold_inbox().values():
+                self._note_unknown(starts)
+        self._seen = FillRevisions(self._last_version, revisions.schedules, revisions.inbox)
+
+    def lead(self) -> None:
+        """This replica took the planner lease: re-read what the last planner left (popularity,
+        manifests, schedules, queued reports) and plan soon."""
+        self.popularity.reload()
+        self._seen = FillRevisions(self._seen.manifests, -1, -1)  # re-read schedules and the inbox
+        self.sync()
+        self._took_lease = True
+        self._wanted.set()
+
+    def _note_unknown(self, starts: Mapping[str, int]) -> None:
         unknown = {t for t, n in starts.items() if n and t not in self._catalog_ids} - self._asked
         if unknown and self._last_catalog is not None:
             if len(self._asked) > 100_000:
                 self._asked.clear()
             self._asked |= unknown
             self._wanted.set()
-        return recorded
 
     def request_plan(self) -> None:
         """Ask the background loop to plan soon."""
@@ -182,8 +233,11 @@ class FillCoordinator:
     async def plan(self, reason: str) -> PlanReport:
         """Plan every site now and publish the changed manifests. Runs one at a time.
 
-        Raises CatalogUnavailable when the catalog cannot be read and none was read before.
+        Raises CatalogUnavailable when the catalog cannot be read and none was read before, and
+        NotLeader when another replica holds the planner lease (or took it meanwhile).
         """
+        if not self._leading():
+            raise NotLeader("another control-plane replica plans fills")
         async with self._lock:
             started = time.perf_counter()
             stale = False
@@ -224,8 +278,14 @@ class FillCoordinator:
         reason = "start"
         while True:
             self._wanted.clear()
+            if self._took_lease:
+                reason, self._took_lease = "lease", False
             try:
+                if not self._leading():
+                    raise NotLeader("not planning")
                 await self.plan(reason)
+            except NotLeader:
+                wait_s, retry_s = interval_s, 1.0  # :meth:`lead` wakes this loop
             except Exception as exc:
                 level = logging.WARNING if isinstance(exc, CatalogUnavailable) else logging.ERROR
                 log.log(level, "fill planning failed", exc_info=level == logging.ERROR,

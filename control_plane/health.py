@@ -1,21 +1,22 @@
-"""The health state machine of every appliance, driven by signs of life and an injected clock.
+"""The health state machine of every appliance, driven by signs of life and the fleet's clock.
 
 Transitions (precedence DOWN > DRAINING > DEGRADED > HEALTHY)::
 
-    (loaded from the DB) ----------------------------------> DOWN
+    (stored, and silent for down_after_ms) ----------------> DOWN
     registration or heartbeat reporting state draining/drained -> DRAINING
     registration or heartbeat reporting healthy=false or error_ratio > threshold -> DEGRADED
     any other registration or heartbeat ------------------> HEALTHY
     no registration/heartbeat for down_after_ms (sweep) ---> DOWN
 
 A single heartbeat brings a DOWN appliance back: steering sends viewers to it again at once.
+Silence is judged from the sign of life stored in the shared database, so it does not matter which
+replica an appliance's heartbeats reach (see ``registry.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .clock import Clock
 from .model import ApplianceState, Health
 
 
@@ -43,69 +44,7 @@ def judge_report(policy: HealthPolicy, state: ApplianceState, healthy: bool, err
     return Health.HEALTHY
 
 
-@dataclass(slots=True)
-class _Entry:
-    health: Health
-    # Monotonic time of the last sign of life; None: none since this process started.
-    last_seen_ms: int | None
-
-
-class HealthMonitor:
-    """Health of every known appliance. Not safe across threads; use from one event loop."""
-
-    def __init__(self, policy: HealthPolicy, clock: Clock) -> None:
-        self._policy = policy
-        self._clock = clock
-        self._entries: dict[str, _Entry] = {}
-
-    @property
-    def policy(self) -> HealthPolicy:
-        return self._policy
-
-    def track_down(self, appliance_id: str) -> None:
-        """Know ``appliance_id`` without any sign of life yet (e.g. loaded from the DB): DOWN."""
-        self._entries[appliance_id] = _Entry(Health.DOWN, None)
-
-    def observe(self, appliance_id: str, reported: Health) -> HealthTransition | None:
-        """Record a sign of life with the health it implies (see :func:`judge_report`).
-
-        Starts tracking unknown ids. Returns the transition, or None when the health is unchanged.
-        """
-        if reported is Health.DOWN:
-            raise ValueError("a sign of life cannot report DOWN")
-        now = self._clock.monotonic_ms()
-        entry = self._entries.get(appliance_id)
-        if entry is None:
-            self._entries[appliance_id] = _Entry(reported, now)
-            return HealthTransition(appliance_id, Health.DOWN, reported)
-        before = entry.health
-        entry.health = reported
-        entry.last_seen_ms = now
-        return None if before is reported else HealthTransition(appliance_id, before, reported)
-
-    def sweep(self) -> list[HealthTransition]:
-        """Mark DOWN every appliance silent for down_after_ms; returns those transitions."""
-        now = self._clock.monotonic_ms()
-        deadline = self._policy.down_after_ms
-        out: list[HealthTransition] = []
-        for appliance_id, entry in self._entries.items():
-            if entry.health is Health.DOWN or entry.last_seen_ms is None:
-                continue
-            if now - entry.last_seen_ms >= deadline:
-                out.append(HealthTransition(appliance_id, entry.health, Health.DOWN))
-                entry.health = Health.DOWN
-        return out
-
-    def health(self, appliance_id: str) -> Health:
-        """Current health. Raises KeyError for an appliance never tracked."""
-        return self._entries[appliance_id].health
-
-    def forget(self, appliance_id: str) -> None:
-        """Stop tracking ``appliance_id`` (no-op when unknown)."""
-        self._entries.pop(appliance_id, None)
-
-    def __contains__(self, appliance_id: object) -> bool:
-        return appliance_id in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
+def down_cutoff_ms(policy: HealthPolicy, now_ms: int) -> int:
+    """The latest sign of life (unix ms) that leaves an appliance DOWN at ``now_ms``: silence of
+    exactly ``down_after_ms`` is DOWN."""
+    return now_ms - policy.down_after_ms

@@ -32,6 +32,8 @@ FORGET_BELOW = 1e-6
 
 # (site, title, score as of as_of_ms, as_of_ms)
 Row = tuple[str, str, float, int]
+# A report waiting in the inbox: (id, site, title, starts, reported at unix ms).
+InboxEntry = tuple[int, str, str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,26 @@ class PopularityStore(Protocol):
         """Forget (site, title) pairs."""
         ...
 
+    def add_to_inbox(self, site: str, starts: Mapping[str, int], at_ms: int) -> None:
+        """Keep a validated report for the planning replica to fold in (any replica may call it)."""
+        ...
+
+    def load_inbox(self) -> list[InboxEntry]:
+        """Every report waiting, oldest first."""
+        ...
+
+    def fold_inbox(self, rows: Iterable[Row], upto_id: int) -> None:
+        """Save ``rows`` and drop the inbox entries up to ``upto_id``, in one transaction."""
+        ...
+
 
 class PopularityBook:
-    """Decayed counts of every site. Not safe across threads; use from one event loop."""
+    """Decayed counts of every site. Not safe across threads; use from one event loop.
+
+    With replicas, only the one holding the planner lease records into its book (and the table);
+    the others put reports in the inbox (:meth:`queue`) and the planning replica folds them in
+    (:meth:`fold_inbox`). A replica that takes the lease over reloads the book first.
+    """
 
     def __init__(self, store: PopularityStore, policy: PopularityPolicy, clock: Clock) -> None:
         self._store = store
@@ -69,7 +88,12 @@ class PopularityBook:
         self.recorded_starts = 0
         # site -> title -> (score as of t, t in wall ms)
         self._scores: dict[str, dict[str, tuple[float, int]]] = {}
-        for site, title, score, as_of in store.load_popularity():
+        self.reload()
+
+    def reload(self) -> None:
+        """Read every score back from the store (another replica may have written them)."""
+        self._scores = {}
+        for site, title, score, as_of in self._store.load_popularity():
             self._scores.setdefault(site, {})[title] = (score, as_of)
 
     @property
@@ -86,6 +110,15 @@ class PopularityBook:
         Returns the number of starts added. Raises InvalidRequest naming the bad field; nothing is
         recorded then. Zero counts are accepted and change nothing.
         """
+        site = self.validate(site, starts)
+        rows = self._add(site, starts, self._clock.wall_ms())
+        self._store.save_popularity(rows)
+        added = sum(starts.values())
+        self.recorded_starts += added
+        return added
+
+    def validate(self, site: str, starts: Mapping[str, int]) -> str:
+        """The canonical site name. Raises InvalidRequest naming the bad field."""
         site = validation.site(site)
         if len(starts) > MAX_BATCH_TITLES:
             raise InvalidRequest(f"starts: more than {MAX_BATCH_TITLES} titles in one report")
@@ -94,7 +127,33 @@ class PopularityBook:
                 raise InvalidRequest(f"starts: {title!r} is not a title id")
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_STARTS:
                 raise InvalidRequest(f"starts.{title}: expected a count within 0..{MAX_STARTS}")
+        return site
+
+    def queue(self, site: str, starts: Mapping[str, int]) -> int:
+        """Validate a report and put it in the inbox for the planning replica (persisted before
+        returning). Returns the number of starts. Raises InvalidRequest as :meth:`record`."""
+        site = self.validate(site, starts)
+        self._store.add_to_inbox(site, starts, self._clock.wall_ms())
+        added = sum(starts.values())
+        self.recorded_starts += added
+        return added
+
+    def fold_inbox(self) -> dict[str, dict[str, int]]:
+        """Add every report waiting in the inbox to the book, in one transaction. Returns the
+        starts folded in, per site and title (empty when the inbox was)."""
+        entries = self._store.load_inbox()
+        if not entries:
+            return {}
+        folded: dict[str, dict[str, int]] = {}
+        for _, site, title, count, _ in entries:
+            per_site = folded.setdefault(site, {})
+            per_site[title] = per_site.get(title, 0) + count
         now = self._clock.wall_ms()
+        rows = [row for site, starts in folded.items() for row in self._add(site, starts, now)]
+        self._store.fold_inbox(rows, max(e[0] for e in entries))
+        return folded
+
+    def _add(self, site: str, starts: Mapping[str, int], now: int) -> list[Row]:
         book = self._scores.setdefault(site, {})
         rows: list[Row] = []
         for title, count in starts.items():
@@ -103,10 +162,7 @@ class PopularityBook:
             score = self._decayed(book.get(title), now) + count
             book[title] = (score, now)
             rows.append((site, title, score, now))
-        self._store.save_popularity(rows)
-        added = sum(starts.values())
-        self.recorded_starts += added
-        return added
+        return rows
 
     def score(self, site: str, title: str) -> float:
         """The decayed count of ``title`` at ``site`` now; 0.0 without history."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,14 +21,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from streamfleet.accesslog import redact_path, request_middleware
 from streamfleet.addressing import AddressError, parse_signed_path
 from streamfleet.httpkit import json_error
-from streamfleet.requestid import RequestIdMiddleware
 from streamfleet.tokens import Keyring, TokenError, verify
 
+from . import openapi
 from .accounts import AccountStore
 from .app_accounts import AccountRoutes
-from .app_catalog import CatalogRoutes
+from .app_catalog import CatalogRoutes, query_limit
 from .app_uploads import UploadRoutes
 from .catalog import READY, Catalog, Title, TitleDetail, TitleMeta
 from .config import OriginConfig
@@ -107,6 +109,7 @@ class OriginApi:
         self.keyring = keyring
         self._metrics = metrics
         self.clock = clock
+        self._openapi = json.dumps(openapi.document(config)).encode()
 
     @staticmethod
     def _resources(request: Request) -> Resources:
@@ -127,15 +130,14 @@ class OriginApi:
         res = self._resources(request)
         sort = request.query_params.get("sort", "created")
         tag = request.query_params.get("tag") or None
-        limit_text = request.query_params.get("limit", "50")
+        limit = query_limit(request, 50)
+        if sort not in ("new", "popular", "created") or limit is None:
+            return json_error(400, "sort must be new, popular or created; limit a positive integer")
         if sort == "created" and tag is None:
             titles = await anyio.to_thread.run_sync(res.catalog.list_titles)
-        elif sort in ("new", "popular", "created") and limit_text.isdigit() and int(limit_text) > 0:
-            order = "new" if sort == "created" else sort
-            limit = min(int(limit_text), 100)
-            titles = await anyio.to_thread.run_sync(res.catalog.ranked_titles, order, limit, tag)
         else:
-            return json_error(400, "sort must be new, popular or created; limit a positive integer")
+            order = "new" if sort == "created" else sort
+            titles = await anyio.to_thread.run_sync(res.catalog.ranked_titles, order, limit, tag)
         return JSONResponse({"titles": [_title_summary(t) for t in titles]})
 
     async def title(self, request: Request) -> Response:
@@ -215,6 +217,9 @@ class OriginApi:
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self._metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def openapi(self, request: Request) -> Response:
+        return Response(self._openapi, media_type="application/json")
+
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
@@ -225,7 +230,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", extra={"path": request.url.path})
+    log.exception("unhandled error", extra={"path": redact_path(request.url.path)})
     return json_error(500, "internal error")
 
 
@@ -271,13 +276,14 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
         Route("/s/{path:path}", api.file, methods=["GET", "HEAD"], name="file"),
         *accounts.routes(),
         *uploads.routes(),
-        *CatalogRoutes(auth).routes(),
+        *CatalogRoutes(auth, config.max_json_body_bytes).routes(),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/metrics", api.metrics, methods=["GET"], name="metrics"),
+        Route("/openapi.json", api.openapi, methods=["GET"], name="openapi"),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[*request_middleware(config.access_log), Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamfleet.clientip import check_cidrs
 from streamfleet.config import load_config
+from streamfleet.httpguard import HttpSettings
 from streamfleet.sessions import SessionSettings
 from streamfleet.tokens import TokenSettings
 
@@ -138,16 +140,29 @@ class OriginConfig:
     # Base URL others use to reach this origin; empty means http://{host}:{port}.
     public_url: str = ""
     log_level: str = "info"
+    # One JSON access line per HTTP request (tokens redacted); false: none.
+    access_log: bool = True
     tokens: TokenSettings = field(default_factory=TokenSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    # CIDRs of proxies (the web server, a load balancer) whose X-Forwarded-For is believed, so
+    # login throttling counts per viewer, not per proxy; empty: the peer address is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Largest JSON request body (sign-up, login, title edits); larger ones get a 413.
+    max_json_body_bytes: int = 64 * 1024
+    # Request deadlines, head size, keep-alive and connection limits ([http] section). tus
+    # uploads are bodies: min_body_bytes_per_second and body_idle_timeout_seconds bound them.
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range")
+        check_cidrs(self.trusted_proxies)
+        if self.max_json_body_bytes < 1024:
+            raise ValueError("max_json_body_bytes must be at least 1024")
         if self.database_url and not self.database_url.startswith(_DATABASE_SCHEMES):
             raise ValueError("database_url must start with postgresql:// or sqlite:///")
         if self.object_store_url and not self.object_store_url.startswith(("s3://", "file:///")):

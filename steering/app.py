@@ -14,19 +14,18 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet import addressing, requestid, tokens
+from streamfleet.accesslog import request_middleware
+from streamfleet.clientip import ProxyTrust
 from streamfleet.httpkit import json_error
-from streamfleet.requestid import RequestIdMiddleware
 
 from . import openapi
 from .auth import SessionGate
 from .catalog import TitleCatalog, TitleLookup
-from .clientip import ProxyTrust
 from .config import SteeringConfig
 from .coverage import CoverageFile
 from .errors import (
@@ -181,7 +180,7 @@ def build_app(
             title = _parse_title(await _read_body(request, config.max_body_bytes))
             if runtime.catalog is None:
                 raise CatalogUnavailable("steering is not started")
-            await runtime.catalog.require_ready(title)
+            ready = await runtime.catalog.require_ready(title)
             peer = request.client.host if request.client else None
             client_ip = trust.client_address(peer, headers.getlist("x-forwarded-for"))
             view = source.view
@@ -193,7 +192,7 @@ def build_app(
                 runtime.popularity.count(site, title)
             expires_at = int(clock()) + config.tokens.ttl_seconds
             body = _answer(title, decision, tokens.sign(keyring, title, expires_at), expires_at,
-                           requestid.current.get())
+                           requestid.current.get(), ready.dash)
             status = 200
             response = Response(body, media_type=_JSON, headers={"Cache-Control": "no-store"})
             if log.isEnabledFor(logging.DEBUG):
@@ -259,7 +258,7 @@ def build_app(
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=request_middleware(config.access_log),
         lifespan=lifespan,
     )
 
@@ -298,8 +297,11 @@ def _parse_title(body: bytes) -> str:
     return title
 
 
-def _answer(title: str, decision: Decision, token: str, expires_at: int, request_id: str | None) -> bytes:
+def _answer(title: str, decision: Decision, token: str, expires_at: int, request_id: str | None,
+            dash: bool) -> bytes:
     path = addressing.master_key(title).signed_path(token)
+    # Null rather than a URL that would 404 for titles ingested before DASH manifests.
+    dash_path = addressing.dash_key(title).signed_path(token) if dash else None
     return orjson.dumps(
         {
             "title": title,
@@ -311,6 +313,7 @@ def _answer(title: str, decision: Decision, token: str, expires_at: int, request
             "urls": [
                 {
                     "url": c.base_url + path,
+                    "dash_url": c.base_url + dash_path if dash_path else None,
                     "kind": c.kind,
                     "appliance": c.appliance,
                     "site": c.site,

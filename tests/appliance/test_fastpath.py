@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from appliance.fastpath import FastServer
+from streamfleet import accesslog
+from streamfleet.logs import JsonFormatter
 
 from .support import (
     TITLE,
@@ -156,3 +161,59 @@ def test_graceful_stop_finishes_the_response_in_flight(tmp_path: Path) -> None:
                 thread.join(5)
         assert result and result[0].status_code == 206 and len(result[0].content) == 10
     assert isinstance(server.server, FastServer)
+
+
+class _AccessLines(logging.Handler):
+    """Collects access lines as the JSON formatter writes them (request id included)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(JsonFormatter("appliance"))
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+@pytest.fixture
+def access_lines() -> Iterator[list[dict[str, Any]]]:
+    handler = _AccessLines()
+    logger = logging.getLogger(accesslog.LOGGER)
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def test_misses_are_access_logged_and_fast_hits_sampled(
+    tmp_path: Path, origin: tuple[StandInOrigin, str], access_lines: list[dict[str, Any]]
+) -> None:
+    key = segment(2)
+    config = appliance_config(tmp_path, origin[1], hit_threads=0, access_log_hit_sample=3)
+    with FastServerThread(config) as server:
+        url = url_of(server.url, key)
+        assert httpx.get(url, headers={"X-Request-Id": "miss-1"}).headers["x-cache"] == "MISS"
+        for n in range(7):
+            assert httpx.get(url, headers={"X-Request-Id": f"hit-{n}"}).headers["x-cache"] == "HIT"
+        assert sum(loop.fast_hits for loop in server.server.loops) == 7
+    lines = [line for line in access_lines if line["path"].startswith("/s/")]
+    token = url.removeprefix(server.url).split("/")[2]
+    assert [(line["request_id"], line["status"]) for line in lines] == [
+        ("miss-1", 200), ("hit-2", 200), ("hit-5", 200)]
+    assert all(line["path"] == "/s/-/" + key.cache_key and token not in str(line) for line in lines)
+    assert all(line["bytes"] == len(origin[0].titles[TITLE][key.cache_key]) for line in lines)
+
+
+def test_fast_hits_are_not_logged_when_sampling_is_off(
+    tmp_path: Path, origin: tuple[StandInOrigin, str], access_lines: list[dict[str, Any]]
+) -> None:
+    key = segment(3)
+    config = appliance_config(tmp_path, origin[1], hit_threads=0, access_log_hit_sample=0)
+    with FastServerThread(config) as server:
+        for _ in range(3):
+            httpx.get(url_of(server.url, key))
+    assert [line["status"] for line in access_lines if line["path"].startswith("/s/")] == [200]

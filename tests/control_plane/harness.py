@@ -85,6 +85,12 @@ class ControlPlaneProcess:
         assert self._proc is not None
         self._proc.send_signal(signum)
 
+    def kill(self) -> None:
+        """SIGKILL and reap: a crash, as the other replicas see it."""
+        assert self._proc is not None
+        self._proc.kill()
+        self._proc.wait(10)
+
     def wait(self, timeout: float) -> int:
         assert self._proc is not None
         return self._proc.wait(timeout)

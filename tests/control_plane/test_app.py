@@ -62,7 +62,7 @@ def test_healthz_reports_a_stalled_sweeper(parts: tuple[Client, FleetRegistry, S
     assert reply.status_code == 200
     assert reply.json() == {"status": "ok", "fleet_version": registry.snapshot.version,
                             "appliances": {"healthy": 1, "degraded": 0, "down": 0, "draining": 0},
-                            "watchers": 0}
+                            "watchers": 0, "replica": "", "planner": True}
     clock.advance(60_000)
     assert client.get("/healthz").status_code == 503
 

@@ -44,6 +44,8 @@ def test_toml_then_environment(tmp_path: Path) -> None:
         ("hearbeat_interval_ms = 5\n", "hearbeat_interval_ms"),
         ("grpc_port = 'x'\n", "grpc_port"),
         ("database_url = 'mysql://db/x'\n", "database_url"),
+        ("leader_lease_ms = 100\n", "leader_lease_ms"),
+        ("advertise_url = 'control-plane:8090'\n", "advertise_url"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, names: str) -> None:
@@ -57,3 +59,9 @@ def test_database_url_replaces_db_path() -> None:
     assert load(None, environ={}).database == Path("data/control_plane/registry.sqlite3")
     url = "postgresql://sf:secret@db.example/streamfleet"
     assert load(None, environ={"CONTROL_PLANE_DATABASE_URL": url}).database == url
+
+
+def test_replicas_advertise_where_their_http_api_is() -> None:
+    assert load(None, environ={"CONTROL_PLANE_HTTP_PORT": "9100"}).http_base_url == "http://127.0.0.1:9100"
+    advertised = load(None, environ={"CONTROL_PLANE_ADVERTISE_URL": "http://cp-2.internal:8090/"})
+    assert advertised.http_base_url == "http://cp-2.internal:8090"

@@ -221,12 +221,16 @@ def test_versions_keep_increasing_across_reopens(db_target: Path | str, clock: F
     assert seen == sorted(set(seen))
 
 
-def test_stored_version_never_goes_backwards(db_target: Path | str) -> None:
-    store = SqlRegistryStore(db_target)
-    store.save_version(7)
-    store.save_version(5)  # a replica that published less often
-    assert store.load_version() == 7
-    store.close()
+def test_replicas_never_hand_out_one_version_twice(db_target: Path | str) -> None:
+    first, second = SqlRegistryStore(db_target), SqlRegistryStore(db_target)
+    versions = []
+    for store in (first, second, second, first):
+        view = store.write([], [], publish=True, since_revision=0, since_version=0, now_ms=1)
+        versions.append(view.version)
+    assert versions == sorted(set(versions))
+    assert first.load_version() == second.load_version() == versions[-1]
+    first.close()
+    second.close()
 
 
 def test_a_registry_file_from_before_alembic_is_adopted(tmp_path: Path, clock: FakeClock) -> None:
@@ -246,4 +250,26 @@ def test_a_registry_file_from_before_alembic_is_adopted(tmp_path: Path, clock: F
     registry, _ = make(SqlRegistryStore(db), clock)
     assert registry.snapshot.version == 42  # continues from the stored version
     registry.register(registration("a1"))
+    registry.close()
+
+
+def test_appliances_stored_before_statuses_were_are_down_until_they_heartbeat(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "registry.sqlite3"
+    SqlRegistryStore(db).close()  # today's schema
+    legacy = sqlite3.connect(db)  # a row as an older control plane wrote it: no status, revision 0
+    legacy.execute(
+        "INSERT INTO appliances (appliance_id, site, http_url, capacity_bytes, client_prefixes, latitude, "
+        "longitude, registered_unix_ms, last_heartbeat_unix_ms, state, healthy_reported, load, titles, fill) "
+        "VALUES ('old-1', 'ams', 'http://127.0.0.1:8081', 5, '[]', NULL, NULL, :now, :now, 'active', 1, "
+        "'{}', '[\"t1\"]', '{}')", {"now": clock.wall_ms()})
+    legacy.commit()
+    legacy.close()
+    registry, _ = make(SqlRegistryStore(db), clock)
+    assert health_of(registry, "old-1") is Health.DOWN and registry.snapshot.appliances[0].titles == ("t1",)
+    assert registry.heartbeat(beat("old-1")) is True
+    assert health_of(registry, "old-1") is Health.HEALTHY
     registry.close()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,12 @@ def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def fleet_with_title(workdir: Path, name: str, title: str,
-                     killed: frozenset[str] = frozenset()) -> Iterator[Fleet]:
+                     killed: frozenset[str] = frozenset(),
+                     extra: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[Fleet]:
     """A running fleet with ``title`` ingested from a generated clip; every process must stop
-    cleanly at the end (those in ``killed`` may have died of SIGKILL in the test)."""
-    f = Fleet(workdir)
+    cleanly at the end (those in ``killed`` may have died of SIGKILL in the test). ``extra``:
+    config keys per role ("origin", "control-plane", "steering", "appliance"), as ``Fleet`` takes."""
+    f = Fleet(workdir, extra=extra)
     try:
         f.start()
         clip = workdir / "clip.mp4"
