@@ -198,9 +198,9 @@ class WantedChunk:
 def title_chunks(title: str, files: Mapping[str, FileInfo]) -> list[WantedChunk]:
     """Every file of ``title`` (the catalog's files map) in fill order.
 
-    Order: master playlist, media playlists, init segments, then media segments by number with
-    all renditions of one number together, so a title filled halfway plays from its start in
-    any rendition. Keys outside the addressing scheme or of another title are skipped (logged).
+    Order: master playlist, DASH manifest, media playlists, init segments, then media segments
+    by number with all renditions of one number together, so a title filled halfway plays from
+    its start in any rendition. Keys outside the addressing scheme or of another title are skipped (logged).
     """
     out: list[WantedChunk] = []
     for cache_key, info in files.items():
@@ -222,7 +222,7 @@ def _fill_order(chunk: WantedChunk) -> tuple[int, int, str]:
     if number is not None:
         return (3, number, key.rendition)
     if not key.rendition:
-        return (0, 0, "")
+        return (0, 0 if key.is_playlist else 1, "")
     return (1 if key.is_playlist else 2, 0, key.rendition)
 
 

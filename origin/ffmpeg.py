@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import IngestSettings
 from .errors import FfmpegError, JobError
-from .ladder import Rung
+from .ladder import AUDIO, AUDIO_CHANNELS, Rung
 
 ProgressFn = Callable[[float], None]
 PR_SET_PDEATHSIG = 1
@@ -83,13 +83,28 @@ def chunk_command(exe: str, source: str, start: str, length: str, frames: int, f
     return cmd
 
 
+def audio_command(exe: str, source: str, bitrate: str, duration_s: float, output: Path) -> list[str]:
+    """One ffmpeg encoding the source's first audio stream, once for the whole title, to AAC-LC in
+    ``output`` (mp4), exactly ``duration_s`` long (the video's length).
+
+    Audio that starts late or has holes is filled with silence and audio shorter than the video is
+    padded, so the audio rendition covers every video segment; longer audio is cut.
+    """
+    # Only the audio stream is mapped: the video is demuxed past, never decoded.
+    return [exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
+            "-y", "-i", source, "-map", "0:a:0", "-map_metadata", "-1",
+            "-af", "aresample=async=1:first_pts=0,apad", "-t", f"{duration_s:.6f}",
+            "-c:a", "aac", "-b:a", bitrate, "-ac", str(AUDIO_CHANNELS), "-f", "mp4", str(output)]
+
+
 def hls_output_args(settings: IngestSettings, rungs: Sequence[Rung], out_dir: Path,
                     has_audio: bool) -> list[str]:
-    """The HLS fMP4 muxer options writing ``out_dir/{rung}/index.m3u8`` and ``seg_%05d.m4s``; the
-    output streams are (video, audio) per rung in ``rungs`` order (video only without audio)."""
-    stream_map = " ".join(
-        (f"v:{i},a:{i}" if has_audio else f"v:{i}") + f",name:{r.name}" for i, r in enumerate(rungs)
-    )
+    """The HLS fMP4 muxer options writing ``out_dir/{rendition}/index.m3u8`` and ``seg_%05d.m4s``:
+    output stream i is the video of ``rungs[i]``; after them, with ``has_audio``, the audio
+    (its own rendition, ``out_dir/audio``). ffmpeg cuts every rendition on the same time grid."""
+    stream_map = " ".join(f"v:{i},name:{r.name}" for i, r in enumerate(rungs))
+    if has_audio:
+        stream_map += f" a:0,name:{AUDIO}"
     return ["-f", "hls", "-hls_time", str(settings.segment_seconds), "-hls_playlist_type", "vod",
             "-hls_flags", "independent_segments", "-hls_segment_type", "fmp4", "-start_number", "0",
             "-hls_fmp4_init_filename", "init.mp4",

@@ -53,6 +53,28 @@ def replace_init_uri(text: str, uri: str) -> str:
     return _MAP_RE.sub(f'#EXT-X-MAP:URI="{uri}"', text)
 
 
+def truncate_media_playlist(text: str, count: int) -> str:
+    """The media playlist with only its first ``count`` segments (tags after them, such as
+    #EXT-X-ENDLIST, are kept). Raises ValueError for a count below 1."""
+    if count < 1:
+        raise ValueError(f"a playlist keeps at least one segment, not {count}")
+    out: list[str] = []
+    seen = 0
+    pending: list[str] = []  # the #EXTINF of a segment not yet known to be kept
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            seen += 1
+            if seen <= count:
+                out += [*pending, line]
+            pending = []
+        elif stripped.startswith("#EXTINF:"):
+            pending.append(line)
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def avc1_codec(init_segment: bytes) -> str:
     """RFC 6381 codec string ("avc1.64001e") from the avcC box of an fMP4 init segment.
 
@@ -78,15 +100,31 @@ class Variant:
     frame_rate: Fraction | None = None
 
 
-def write_master(variants: list[Variant]) -> str:
-    """A master playlist listing ``variants`` in the given order."""
+@dataclass(frozen=True)
+class AudioRendition:
+    """The #EXT-X-MEDIA entry of an audio rendition every variant plays with (its group)."""
+
+    uri: str
+    group: str
+    name: str
+    channels: int
+
+
+def write_master(variants: list[Variant], audio: AudioRendition | None = None) -> str:
+    """A master playlist listing ``variants`` in the given order, each playing with ``audio``
+    when given (their BANDWIDTH and CODECS must then already count the audio, RFC 8216 4.3.4.2)."""
     out = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None:
+        out.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{audio.group}",NAME="{audio.name}",DEFAULT=YES,'
+                   f'AUTOSELECT=YES,CHANNELS="{audio.channels}",URI="{audio.uri}"')
     for v in variants:
         attrs = [f"BANDWIDTH={v.bandwidth}", f"AVERAGE-BANDWIDTH={v.average_bandwidth}",
                  f"RESOLUTION={v.width}x{v.height}"]
         if v.frame_rate:
             attrs.append(f"FRAME-RATE={float(v.frame_rate):.3f}")
         attrs.append(f'CODECS="{v.codecs}"')
+        if audio is not None:
+            attrs.append(f'AUDIO="{audio.group}"')
         out += ["#EXT-X-STREAM-INF:" + ",".join(attrs), v.uri]
     return "\n".join(out) + "\n"
 

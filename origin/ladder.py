@@ -8,6 +8,10 @@ from .config import IngestSettings, parse_bitrate
 
 # Below this height a second, smaller rendition is not worth encoding.
 MIN_HEIGHT_FOR_TWO = 240
+# A source's sound is one rendition of its own, shared by every video rung (CMAF: one media type
+# per track): AAC-LC stereo, on the video's segment grid.
+AUDIO = "audio"
+AUDIO_CHANNELS = 2
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Every job is idempotent (outputs appear by rename), so a job retried after its w
 redoes or skips its work. Per VIDEO-NOTES: chunks are a multiple of the segment length, a chunk is
 decoded once and split into every rung, keyframes sit on the absolute frame grid, audio is encoded
 once for the whole file, renditions are joined with the concat demuxer (stream copy) and packaged
-as HLS fMP4, then verified with PyAV before the title is published "ready".
+as HLS fMP4 (plus a DASH manifest over the same segments) with the audio as a rendition of its own,
+then verified with PyAV before the title is published "ready".
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from typing import Any
 from .catalog import FAILED, PROCESSING, READY, Catalog, FileInfo, Rendition
 from .config import OriginConfig
 from .errors import JobError, OriginError
-from .ffmpeg import Cancel, chunk_command, ffmpeg_exe, hls_output_args, run_ffmpeg
+from .ffmpeg import Cancel, audio_command, chunk_command, ffmpeg_exe, hls_output_args, run_ffmpeg
 from .jobs import CANCELLED, DONE, Job, NewJob
+from .ladder import AUDIO as AUDIO_RENDITION
 from .ladder import plan_ladder
 from .packaging import package, sha256_file
 from .plan import Plan, damaged, too_short
-from .probe import probe_source
+from .probe import probe_source, video_frames
 from .store import ObjectStore
 from .submit import PREPARE
 from .verify import verify_package
@@ -161,10 +163,9 @@ class Pipeline:
         if final.exists():
             return []
         tmp = final.with_name(f".audio-{os.getpid()}-{uuid.uuid4().hex[:8]}.m4a")
-        # Only the audio stream is mapped: the video is demuxed past, never decoded.
-        cmd = [self.exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-               "-y", "-i", plan.source, "-map", "0:a:0", "-map_metadata", "-1",
-               "-c:a", "aac", "-b:a", self.config.ingest.audio_bitrate, "-ac", "2", "-f", "mp4", str(tmp)]
+        # As long as the video the encode jobs make, so the audio rendition has its segment count.
+        video_s = float(Fraction(plan.total_frames) / Fraction(plan.fps))
+        cmd = audio_command(self.exe, plan.source, self.config.ingest.audio_bitrate, video_s, tmp)
         try:
             run_ffmpeg(cmd, plan.duration_s, tmp.with_suffix(".log"), die_with_parent=True, cancel=cancel)
             os.replace(tmp, final)
@@ -193,9 +194,13 @@ class Pipeline:
                 cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
                 (out / rung.name).mkdir(parents=True)
             if plan.has_audio:
-                cmd += ["-i", str(work / "audio.m4a")]
-            for i in range(len(rungs)):
-                cmd += ["-map", f"{i}:v:0"] + (["-map", f"{len(rungs)}:a:0"] if plan.has_audio else [])
+                # Cut where the video really ends: a source's audio may outlast its video.
+                chunks = [self.chunk_path(job.title, rungs[0].name, i) for i in range(plan.chunks)]
+                video_s = sum(video_frames(c) for c in chunks) / Fraction(plan.fps)
+                cmd += ["-t", f"{float(video_s):.6f}", "-i", str(work / "audio.m4a")]
+            cmd += [arg for i in range(len(rungs)) for arg in ("-map", f"{i}:v:0")]
+            if plan.has_audio:
+                cmd += ["-map", f"{len(rungs)}:a:0"]  # once: one audio rendition, not one per rung
             cmd += ["-c", "copy", "-map_metadata", "-1"]
             cmd += hls_output_args(self.config.ingest, rungs, out, plan.has_audio)
             run_ffmpeg(cmd, plan.duration_s, scratch / "ffmpeg.log", lambda f: report(0.3 * f),
@@ -214,9 +219,12 @@ class Pipeline:
                 infos.append(FileInfo(key.cache_key, size, digest))
                 report(0.4 + 0.6 * (n + 1) / len(ordered))
             cancel.check()
-            self.catalog.publish_title(job.title, pkg.duration_s,
-                                       [Rendition(r.rung.name, r.rung.width, r.rung.height, r.bandwidth)
-                                        for r in pkg.renditions], infos)
+            renditions = [Rendition(r.rung.name, r.rung.width, r.rung.height, r.bandwidth)
+                          for r in pkg.renditions]
+            if pkg.audio is not None:
+                # No picture: width and height 0 tell consumers it is not a video rung.
+                renditions.append(Rendition(AUDIO_RENDITION, 0, 0, pkg.audio.bandwidth))
+            self.catalog.publish_title(job.title, pkg.duration_s, renditions, infos)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)

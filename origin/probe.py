@@ -78,3 +78,18 @@ def probe_source(path: Path) -> SourceInfo:
             path=path, width=frame.width, height=frame.height, aspect=aspect, duration_s=duration,
             fps=fps, has_audio=bool(container.streams.audio), video_codec=stream.codec_context.name,
         )
+
+
+def video_frames(path: Path) -> int:
+    """Video frames in ``path`` (an encoded chunk): the container's count, else counted by demuxing.
+
+    Raises IngestError when the file cannot be read.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames > 0:
+                return int(stream.frames)
+            return sum(1 for p in container.demux(stream) if p.size)
+    except (av.error.FFmpegError, OSError, IndexError) as exc:
+        raise IngestError(f"cannot read {path}: {exc}") from None

@@ -53,6 +53,7 @@ def render(report: PlayReport) -> str:
         f"  startup       {report.startup_ms:.0f} ms; whole playback {report.elapsed_ms:.0f} ms",
         f"  segments      {report.segments}/{report.segments_total}, {report.media_s:.1f} s of media, "
         f"{report.bytes} bytes",
+        *([f"  audio         {report.audio}: {report.audio_segments} segments"] if report.audio else []),
         f"  served by     {by_appliance}",
         f"  cache         {report.hits} hits, {report.misses} misses (hit ratio {report.hit_ratio:.2f})",
         f"  stalls        {report.stalls} ({report.stall_ms:.0f} ms)",

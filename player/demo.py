@@ -38,7 +38,8 @@ def _play_summary(n: int, report: PlayReport) -> list[str]:
     return [
         f"play {n}: {'ok' if report.ok else 'FAILED'} site={report.site} "
         f"renditions={','.join(report.renditions)}",
-        f"  startup {report.startup_ms:.0f} ms, {report.bytes} bytes in {report.segments} segments",
+        f"  startup {report.startup_ms:.0f} ms, {report.bytes} bytes in {report.segments} segments"
+        + (f" (+{report.audio_segments} {report.audio})" if report.audio else ""),
         f"  segments by appliance: {by_appliance or '-'}",
         f"  hits {report.hits}, misses {report.misses} (hit ratio {report.hit_ratio:.2f}), "
         f"stalls {report.stalls}, failovers {report.failovers}, bytes verified: {report.bytes_verified}",

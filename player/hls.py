@@ -1,4 +1,5 @@
-"""HLS playlist parsing: master playlists (variants) and media playlists (init map, segments)."""
+"""HLS playlist parsing: master playlists (variants, audio renditions) and media playlists (init map,
+segments)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,44 @@ class Variant:
     average_bandwidth: int | None = None
     resolution: tuple[int, int] | None = None
     codecs: str | None = None
+    audio_group: str | None = None  # AUDIO: the GROUP-ID of the audio renditions it plays with
 
     @property
     def name(self) -> str:
         """The rendition name by the addressing scheme: the first part of "720p/index.m3u8"."""
-        return self.uri.split("/", 1)[0] if "/" in self.uri else self.uri
+        return _name(self.uri)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioRendition:
+    """One #EXT-X-MEDIA:TYPE=AUDIO entry. ``uri`` None: the audio is inside the variants' segments."""
+
+    group: str
+    name: str
+    uri: str | None
+    default: bool = False
+
+    @property
+    def rendition(self) -> str:
+        """The rendition name by the addressing scheme: "audio" for "audio/index.m3u8"."""
+        return _name(self.uri or "")
 
 
 @dataclass(frozen=True, slots=True)
 class MasterPlaylist:
     variants: tuple[Variant, ...]  # in playlist order
+    audio: tuple[AudioRendition, ...] = ()  # in playlist order
+
+    def audio_for(self, variant: Variant) -> AudioRendition | None:
+        """The audio rendition to fetch beside ``variant``'s segments: its group's DEFAULT=YES entry
+        with a URI, else the group's first with one; None when the variant's segments carry the sound
+        (no group, or a group without URIs)."""
+        group = [a for a in self.audio if a.group == variant.audio_group and a.uri is not None]
+        return next((a for a in group if a.default), group[0] if group else None)
+
+
+def _name(uri: str) -> str:
+    return uri.split("/", 1)[0] if "/" in uri else uri
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +122,24 @@ def parse_master(text: str) -> MasterPlaylist:
     """Parse a master playlist. Raises PlaylistError (also for a media playlist given by mistake)."""
     lines = _lines(text)
     variants: list[Variant] = []
+    audio: list[AudioRendition] = []
     pending: tuple[int, dict[str, str]] | None = None
     for line_no, line in lines[1:]:
         if line.startswith("#EXTINF") or line.startswith("#EXT-X-TARGETDURATION"):
             raise PlaylistError(f"line {line_no}: media playlist tag in a master playlist")
-        if line.startswith("#EXT-X-STREAM-INF:"):
+        if line.startswith("#EXT-X-MEDIA:"):
+            attrs = parse_attributes(line.partition(":")[2], line_no)
+            if attrs.get("TYPE") == "AUDIO":
+                if not attrs.get("GROUP-ID") or "NAME" not in attrs:
+                    raise PlaylistError(f"line {line_no}: #EXT-X-MEDIA without GROUP-ID or NAME")
+                audio.append(AudioRendition(attrs["GROUP-ID"], attrs["NAME"], attrs.get("URI") or None,
+                                            attrs.get("DEFAULT") == "YES"))
+        elif line.startswith("#EXT-X-STREAM-INF:"):
             if pending is not None:
                 raise PlaylistError(f"line {pending[0]}: #EXT-X-STREAM-INF without a URI")
             pending = (line_no, parse_attributes(line.partition(":")[2], line_no))
         elif line.startswith("#"):
-            continue  # other tags (#EXT-X-VERSION, #EXT-X-MEDIA, ...) and comments
+            continue  # other tags (#EXT-X-VERSION, ...) and comments
         else:
             if pending is None:
                 raise PlaylistError(f"line {line_no}: URI {line!r} without #EXT-X-STREAM-INF")
@@ -112,7 +149,7 @@ def parse_master(text: str) -> MasterPlaylist:
         raise PlaylistError(f"line {pending[0]}: #EXT-X-STREAM-INF without a URI")
     if not variants:
         raise PlaylistError("master playlist lists no variants")
-    return MasterPlaylist(tuple(variants))
+    return MasterPlaylist(tuple(variants), tuple(audio))
 
 
 def _variant(uri: str, line_no: int, attrs: dict[str, str]) -> Variant:
@@ -130,6 +167,7 @@ def _variant(uri: str, line_no: int, attrs: dict[str, str]) -> Variant:
         average_bandwidth=None if average is None else _positive_int(average, "AVERAGE-BANDWIDTH", line_no),
         resolution=resolution,
         codecs=attrs.get("CODECS"),
+        audio_group=attrs.get("AUDIO") or None,
     )
 
 

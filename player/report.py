@@ -20,10 +20,16 @@ class PlayReport:
     startup_ms: float = 0.0
     # Every byte downloaded: playlists, init and media segments.
     bytes: int = 0
-    # Media segments downloaded, and of them how many each appliance (or "origin") served.
+    # Media segments downloaded, and of them how many each appliance (or "origin") served. With
+    # separate audio these are the video segments: each plays with the audio segment of its number.
     segments: int = 0
     segments_total: int = 0
     segments_by_appliance: dict[str, int] = field(default_factory=dict)
+    # The audio rendition played beside the video ("" when the title has none of its own), and its
+    # media segments downloaded, in all and by who served them.
+    audio: str = ""
+    audio_segments: int = 0
+    audio_segments_by_appliance: dict[str, int] = field(default_factory=dict)
     # Every successful request (playlists and init segments too), by who served it.
     requests_by_appliance: dict[str, int] = field(default_factory=dict)
     # Bytes of every successful request, by who served it.

@@ -1,4 +1,9 @@
-"""One playback: ask steering, then fetch playlists and segments with ABR and failover; report."""
+"""One playback: ask steering, then fetch playlists and segments with ABR and failover; report.
+
+A title whose master playlist has an audio group is played as a player of separate audio does
+it: beside each video segment, the audio segment of the same number (from the audio rendition's
+own playlist and init segment); a position counts as buffered once both are in.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ import httpx
 from .abr import AbrPolicy, RenditionChooser, ThroughputEstimate
 from .buffer import PlaybackBuffer
 from .errors import PlayerError, PlaylistError, SteeringRefused
-from .hls import MediaPlaylist, Variant, parse_master, parse_media
+from .hls import AudioRendition, MediaPlaylist, Variant, parse_master, parse_media
 from .report import PlayReport
 from .sources import Fetched, Source, SourceList, Tally, sources_from_answer
 from .verify import FileCatalog, load_catalog
@@ -23,7 +28,8 @@ __all__ = ["AbrPolicy", "FileCatalog", "Pacing", "PlayReport", "play"]
 
 DEFAULT_ABR = AbrPolicy()
 
-# Called after every media segment with its index (from 0) and what was fetched.
+# Called after every media segment (with its audio, if any) with its index (from 0) and the video
+# segment that was fetched.
 SegmentHook = Callable[[int, Fetched], None]
 
 
@@ -112,6 +118,17 @@ class _Rendition:
     playlist: MediaPlaylist
 
 
+@dataclass
+class _Audio:
+    rendition: AudioRendition
+    playlist: MediaPlaylist
+
+    @property
+    def uri(self) -> str:
+        assert self.rendition.uri is not None
+        return self.rendition.uri
+
+
 class _Playback:
     def __init__(
         self,
@@ -145,6 +162,7 @@ class _Playback:
         self.mismatches: list[str] = []
         self.checked = 0
         self.renditions: dict[str, _Rendition] = {}
+        self.audio: dict[str, _Audio] = {}
         self.segment_renditions: Counter[str] = Counter()
         self.pacing = pacing
         self.stop = stop
@@ -192,6 +210,7 @@ class _Playback:
         master = parse_master(_body(await self._fetch(sources, "master.m3u8", check=parse_master)))
         chooser = RenditionChooser(master.variants, self.estimate, self.abr)
         current = await self._rendition(sources, chooser.fitting())
+        audio = await self._audio(sources, master.audio_for(current.variant))
         total = len(current.playlist.segments)
         if max_segments is not None:
             total = min(total, max(max_segments, 0))
@@ -206,10 +225,19 @@ class _Playback:
                     # Renditions share one segment grid; one that does not cannot take over.
                     if len(candidate.playlist.segments) >= total:
                         current = candidate
+                        audio = await self._audio(sources, master.audio_for(current.variant))
             segment = current.playlist.segments[i]
             fetched = await self._fetch(sources, _resolve(current.variant.uri, segment.uri))
-            self.estimate.add(fetched.size, fetched.transfer_seconds)
-            arrived = self.clock()
+            size, seconds = fetched.size, fetched.transfer_seconds
+            if audio is not None and i < len(audio.playlist.segments):
+                heard = await self._fetch(sources, _resolve(audio.uri, audio.playlist.segments[i].uri))
+                size, seconds = size + heard.size, seconds + heard.transfer_seconds
+                self.report.audio_segments += 1
+                by = self.report.audio_segments_by_appliance
+                by[heard.served_by] = by.get(heard.served_by, 0) + 1
+            # One sample per position: a variant's BANDWIDTH counts its video and audio together.
+            self.estimate.add(size, seconds)
+            arrived = self.clock()  # the position plays only once its video and its audio are in
             self.buffer.add(arrived, segment.duration)
             if i == 0:
                 self.report.startup_ms = (arrived - started) * 1000
@@ -267,6 +295,20 @@ class _Playback:
         self.renditions[variant.uri] = rendition
         return rendition
 
+    async def _audio(self, sources: SourceList, rendition: AudioRendition | None) -> _Audio | None:
+        """The audio rendition's media playlist, its init segment fetched; both once per playback.
+        None: no audio of its own (a silent title, or sound inside the video segments)."""
+        if rendition is None or rendition.uri is None:
+            return None
+        known = self.audio.get(rendition.uri)
+        if known is None:
+            playlist = parse_media(_body(await self._fetch(sources, rendition.uri, check=parse_media)))
+            if playlist.init_uri is not None:
+                await self._fetch(sources, _resolve(rendition.uri, playlist.init_uri))
+            known = self.audio[rendition.uri] = _Audio(rendition, playlist)
+        self.report.audio = rendition.rendition
+        return known
+
     async def _fetch(
         self, sources: SourceList, relative: str, *, check: Callable[[str], object] | None = None
     ) -> Fetched:
@@ -288,6 +330,7 @@ class _Playback:
         r.hit_ratio = t.hits / (t.hits + t.misses) if t.hits + t.misses else 0.0
         r.requests_by_appliance = dict(sorted(t.requests_by_appliance.items()))
         r.segments_by_appliance = dict(sorted(r.segments_by_appliance.items()))
+        r.audio_segments_by_appliance = dict(sorted(r.audio_segments_by_appliance.items()))
         r.stalls, r.stall_ms = self.buffer.stalls, self.buffer.stall_s * 1000
         r.media_s = round(r.media_s, 3)
         if self.segment_renditions:

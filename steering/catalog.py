@@ -12,14 +12,24 @@ from typing import Protocol
 import httpx
 from cachetools import LRUCache
 
+from streamfleet import addressing
+
 from .errors import CatalogUnavailable, UnknownTitle
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadyTitle:
+    """What a playback answer needs to know of a playable title."""
+
+    # The title has a DASH manifest (titles ingested before DASH have HLS playlists only).
+    dash: bool
+
+
 class TitleLookup(Protocol):
-    async def require_ready(self, title: str) -> None:
-        """Return when ``title`` exists and is ready; raise UnknownTitle or CatalogUnavailable."""
+    async def require_ready(self, title: str) -> ReadyTitle:
+        """``title`` (a valid id) when it exists and is ready; raises UnknownTitle or CatalogUnavailable."""
         ...
 
 
@@ -29,6 +39,7 @@ class _Entry:
     # Why a title is not playable ("unknown title", "not ready: encoding"); "" when ready.
     reason: str
     fetched_at: float
+    dash: bool = False
 
 
 class _OriginDown(Exception):
@@ -68,7 +79,7 @@ class TitleCatalog:
         self.lookups = 0  # requests sent to the origin
         self.stale_answers = 0  # answers given from expired entries while the origin was away
 
-    async def require_ready(self, title: str) -> None:
+    async def require_ready(self, title: str) -> ReadyTitle:
         entry = self._cache.get(title)
         now = self._clock()
         if entry is None or now - entry.fetched_at > (self._ttl if entry.ready else self._negative_ttl):
@@ -81,6 +92,7 @@ class TitleCatalog:
                 log.warning("origin unreachable; answering from cache", extra={"title": title})
         if not entry.ready:
             raise UnknownTitle(entry.reason)
+        return ReadyTitle(entry.dash)
 
     async def _coalesced(self, title: str) -> _Entry:
         task = self._inflight.get(title)
@@ -116,7 +128,9 @@ class TitleCatalog:
         except (ValueError, KeyError, TypeError):
             raise _OriginDown("origin sent an unreadable title record") from None
         if status == "ready":
-            entry = _Entry(True, "", now)
+            files = body.get("files")
+            dash = isinstance(files, dict) and addressing.dash_key(title).cache_key in files
+            entry = _Entry(True, "", now, dash)
         else:
             entry = _Entry(False, f"title {title!r} is not ready ({status})", now)
         self._cache[title] = entry

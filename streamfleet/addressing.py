@@ -10,8 +10,13 @@ import re
 from dataclasses import dataclass
 
 MASTER = "master.m3u8"
+# The DASH MPD of a title: it lists the very same renditions, init and media segments as the
+# HLS playlists, so one set of files serves both kinds of player.
+DASH_MANIFEST = "manifest.mpd"
 MEDIA_PLAYLIST = "index.m3u8"
 INIT_SEGMENT = "init.mp4"
+# The files that live at title level, beside the rendition folders.
+TITLE_FILES = (MASTER, DASH_MANIFEST)
 
 # Title ids are lowercase slugs; renditions name a height ("720p") or "audio".
 TITLE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -30,7 +35,8 @@ class AddressError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ChunkKey:
-    """One addressable file of a title. ``rendition`` is "" for the master playlist."""
+    """One addressable file of a title. ``rendition`` is "" for the title-level files
+    (the master playlist and the DASH manifest)."""
 
     title: str
     rendition: str
@@ -54,7 +60,13 @@ class ChunkKey:
 
     @property
     def is_playlist(self) -> bool:
+        """An HLS playlist (master or media)."""
         return self.name.endswith(".m3u8")
+
+    @property
+    def is_manifest(self) -> bool:
+        """A file that describes media rather than holding it: an HLS playlist or the DASH MPD."""
+        return self.is_playlist or self.name == DASH_MANIFEST
 
     @property
     def segment_number(self) -> int | None:
@@ -66,13 +78,21 @@ class ChunkKey:
     def content_type(self) -> str:
         if self.is_playlist:
             return "application/vnd.apple.mpegurl"
+        if self.name == DASH_MANIFEST:
+            return "application/dash+xml"
         if self.name == INIT_SEGMENT:
             return "video/mp4"
         return "video/iso.segment"
 
 
 def master_key(title: str) -> ChunkKey:
+    """The title's HLS master playlist. Raises AddressError for an invalid title id."""
     return make_key(title, "", MASTER)
+
+
+def dash_key(title: str) -> ChunkKey:
+    """The title's DASH manifest (MPD). Raises AddressError for an invalid title id."""
+    return make_key(title, "", DASH_MANIFEST)
 
 
 def segment_name(number: int) -> str:
@@ -84,8 +104,8 @@ def make_key(title: str, rendition: str, name: str) -> ChunkKey:
     if not TITLE_RE.match(title):
         raise AddressError(f"invalid title id {title!r}")
     if rendition == "":
-        if name != MASTER:
-            raise AddressError(f"only {MASTER} lives at title level, not {name!r}")
+        if name not in TITLE_FILES:
+            raise AddressError(f"only {' and '.join(TITLE_FILES)} live at title level, not {name!r}")
         return ChunkKey(title, "", name)
     if not RENDITION_RE.match(rendition):
         raise AddressError(f"invalid rendition {rendition!r}")
@@ -95,7 +115,7 @@ def make_key(title: str, rendition: str, name: str) -> ChunkKey:
 
 
 def parse_key(cache_key: str) -> ChunkKey:
-    """Parse "title/master.m3u8" or "title/rendition/name". Raises AddressError."""
+    """Parse "title/master.m3u8", "title/manifest.mpd" or "title/rendition/name". Raises AddressError."""
     parts = cache_key.split("/")
     if len(parts) == 2:
         return make_key(parts[0], "", parts[1])

@@ -102,11 +102,12 @@ def files_of(
 
 def test_title_chunks_come_in_fill_order_so_a_partial_fill_plays_from_the_start() -> None:
     files = dict(reversed(list(files_of("film").items())))
+    files["film/manifest.mpd"] = FileInfo(150, "5" * 64)
     files["other/master.m3u8"] = FileInfo(1, "4" * 64)  # another title's file: ignored
     files["film/720p/../../etc"] = FileInfo(1, "4" * 64)  # not an address: ignored
     keys = [c.key.cache_key for c in title_chunks("film", files)]
     assert keys == [
-        "film/master.m3u8", "film/480p/index.m3u8", "film/720p/index.m3u8",
+        "film/master.m3u8", "film/manifest.mpd", "film/480p/index.m3u8", "film/720p/index.m3u8",
         "film/480p/init.mp4", "film/720p/init.mp4",
         "film/480p/seg_00000.m4s", "film/720p/seg_00000.m4s",
         "film/480p/seg_00001.m4s", "film/720p/seg_00001.m4s",

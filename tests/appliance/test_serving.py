@@ -9,13 +9,14 @@ import httpx
 import pytest
 
 from streamfleet import tokens
-from streamfleet.addressing import master_key
+from streamfleet.addressing import dash_key, master_key
 
 from .support import (
     TITLE,
     ServerThread,
     StandInOrigin,
     appliance_config,
+    make_title,
     running_appliance,
     segment,
     sha,
@@ -185,3 +186,27 @@ def test_restarted_appliance_serves_hits_from_disk(
     # so the ETag is the verified sha256 again.
     assert sum(stand_in.chunk_requests.values()) == before
     assert again.headers["etag"] == f'"{sha(again.content)}"'
+
+
+def test_dash_manifest_misses_then_hits_and_survives_a_restart(tmp_path: Path, server_kind: str) -> None:
+    mpd = b'<?xml version="1.0"?>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"/>\n'
+    stand_in = StandInOrigin(titles={TITLE: {**make_title(), dash_key(TITLE).cache_key: mpd},
+                                     "old-film": make_title("old-film")})
+    with ServerThread(stand_in.app()) as origin_server:
+        config = appliance_config(tmp_path, origin_server.url, server=server_kind)
+        with running_appliance(config) as url:
+            first = httpx.get(url_of(url, dash_key(TITLE)))
+            second = httpx.get(url_of(url, dash_key(TITLE)))
+            # A title catalogued before DASH has no manifest: 404, and the origin is not asked for it.
+            legacy = httpx.get(url_of(url, dash_key("old-film")))
+        with running_appliance(config) as url:
+            # The store's start-up scan knows the title-level file: still a hit.
+            third = httpx.get(url_of(url, dash_key(TITLE)))
+    assert [r.headers["x-cache"] for r in (first, second, third)] == ["MISS", "HIT", "HIT"]
+    for response in (first, second, third):
+        assert response.status_code == 200 and response.content == mpd
+        assert response.headers["content-type"].startswith("application/dash+xml")
+    assert stand_in.chunk_requests[dash_key(TITLE).cache_key] == 1
+    assert (tmp_path / "chunks" / TITLE / "manifest.mpd").read_bytes() == mpd
+    assert legacy.status_code == 404 and legacy.json()["error"]["status"] == 404
+    assert stand_in.chunk_requests[dash_key("old-film").cache_key] == 0

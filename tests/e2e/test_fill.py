@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from player.session import play
-from streamfleet.launcher import Fleet
+from streamfleet.addressing import dash_key
+from streamfleet.launcher import DEV_KEY, Fleet
+from streamfleet.tokens import Keyring, sign
 from streamfleet.v1 import fleet_pb2, fleet_pb2_grpc
 
 from .conftest import fleet_with_title
@@ -98,6 +100,14 @@ def test_after_fill_the_first_play_is_all_hits(fleet: Fleet) -> None:
     assert report.misses == 0 and report.hits > 0, "the very first play must be served from disk"
     assert report.bytes_verified is True
     assert set(report.segments_by_appliance) <= {"east-1", "east-2"}
+    # The audio rendition was filled like any other: its segments too came from disk.
+    assert report.audio_segments == report.segments > 0
+    assert set(report.audio_segments_by_appliance) <= {"east-1", "east-2"}
+    # The fill brought the DASH manifest too: never asked for yet, and already on disk.
+    token = sign(Keyring.from_strings({"demo": DEV_KEY}, "demo"), TITLE, 2_000_000_000)
+    for appliance in ("east-1", "east-2"):
+        mpd = httpx.get(fleet.appliance_url(appliance) + dash_key(TITLE).signed_path(token), timeout=10)
+        assert mpd.status_code == 200 and mpd.headers["x-cache"] == "HIT"
 
 
 def test_an_appliance_killed_mid_fill_resumes_where_it_stopped(fleet: Fleet) -> None:

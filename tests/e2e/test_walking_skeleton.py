@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
 
 import httpx
+import imageio_ffmpeg
 import pytest
 
 from player.session import PlayReport, play
@@ -39,6 +41,10 @@ def test_second_play_is_all_hits_and_bytes_match_origin(fleet: Fleet) -> None:
     assert first.bytes_verified is True and second.bytes_verified is True
     # Client 127.0.0.1 matches site east's prefix, so only east appliances serve it.
     assert set(second.segments_by_appliance) <= {"east-1", "east-2"}
+    # The sound is a rendition of its own: one audio segment beside every video segment, cached alike.
+    for report in (first, second):
+        assert report.audio == "audio" and report.audio_segments == report.segments == 2
+    assert set(second.audio_segments_by_appliance) <= {"east-1", "east-2"}
 
 
 def test_appliance_bytes_equal_origin_catalog(fleet: Fleet) -> None:
@@ -81,3 +87,28 @@ def test_bad_requests_get_clear_json_errors(fleet: Fleet) -> None:
     assert httpx.get(expired_url).status_code == 403
     traversal = httpx.get(fleet.appliance_url("east-2") + "/s/tok/../../etc/passwd")
     assert traversal.status_code in (400, 404)
+
+
+def test_dash_manifest_flows_like_the_master_playlist(fleet: Fleet) -> None:
+    """Steering's dash_url: the appliance misses then hits on manifest.mpd, and ffmpeg's own DASH
+    demuxer plays the title through that appliance."""
+    answer = steer(fleet, TITLE, fleet.viewer_session()).json()
+    first = answer["urls"][0]
+    assert first["kind"] == "appliance" and first["url"].endswith(f"/{TITLE}/master.m3u8")
+    dash_url = first["dash_url"]
+    assert dash_url == first["url"].removesuffix("master.m3u8") + "manifest.mpd"
+    meta = httpx.get(f"{fleet.origin_url}/v1/titles/{TITLE}").json()["files"][f"{TITLE}/manifest.mpd"]
+    miss, hit = httpx.get(dash_url, timeout=10), httpx.get(dash_url, timeout=10)
+    assert [miss.headers["x-cache"], hit.headers["x-cache"]] == ["MISS", "HIT"]
+    assert miss.headers["x-served-by"] == first["appliance"]
+    for response in (miss, hit):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/dash+xml")
+        assert len(response.content) == meta["size"]
+        assert hashlib.sha256(response.content).hexdigest() == meta["sha256"]
+    # Stream copy to nowhere: every init and media segment the manifest names comes through the appliance.
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats"]
+    run = subprocess.run([*ffmpeg, "-i", dash_url, "-map", "0", "-c", "copy", "-f", "null", "-"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Input #0, dash" in run.stderr and "Duration: 00:00:08.0" in run.stderr

@@ -75,10 +75,12 @@ def test_ingest_stores_every_contract_file(ingested: tuple[OriginConfig, IngestR
     config, result = ingested
     assert result.title == TITLE and result.segments == 2 and result.duration_s == pytest.approx(6.0, abs=0.1)
     sizes = [(r.name, r.width, r.height) for r in result.renditions]
-    assert sizes == [("360p", 640, 360), ("240p", 426, 240)]
+    # The sound is a rendition of its own (no picture: 0x0), stored once, not inside every rung.
+    assert sizes == [("360p", 640, 360), ("240p", 426, 240), ("audio", 0, 0)]
+    assert 100_000 < result.renditions[-1].bandwidth < 160_000  # 128 kb/s AAC
     files = stored_files(config, TITLE)
-    expected = {f"{TITLE}/master.m3u8"} | {
-        f"{TITLE}/{r}/{name}" for r in ("360p", "240p")
+    expected = {f"{TITLE}/master.m3u8", f"{TITLE}/manifest.mpd"} | {
+        f"{TITLE}/{r}/{name}" for r in ("360p", "240p", "audio")
         for name in ("index.m3u8", "init.mp4", "seg_00000.m4s", "seg_00001.m4s")
     }
     assert set(files) == expected
@@ -90,23 +92,61 @@ def test_ingest_stores_every_contract_file(ingested: tuple[OriginConfig, IngestR
         assert detail.files[key].size == len(data)
         assert detail.files[key].sha256 == hashlib.sha256(data).hexdigest()
     assert_no_leftovers(config)
-    assert result.summary() == {"title": TITLE, "renditions": ["360p", "240p"], "segments": 2,
+    assert result.summary() == {"title": TITLE, "renditions": ["360p", "240p", "audio"], "segments": 2,
                                 "duration_s": result.duration_s}
 
 
 def test_playlists_follow_the_addressing_contract(ingested: tuple[OriginConfig, IngestResult]) -> None:
-    config, _ = ingested
+    config, result = ingested
     files = stored_files(config, TITLE)
-    master = parse_master(files[f"{TITLE}/master.m3u8"].decode())
-    assert [uri for _, uri in master] == ["360p/index.m3u8", "240p/index.m3u8"]
+    text = files[f"{TITLE}/master.m3u8"].decode()
+    master = parse_master(text)
+    assert [uri for _, uri in master] == ["360p/index.m3u8", "240p/index.m3u8"]  # no audio-only variant
+    # One audio group every variant plays with (RFC 8216 4.3.4.1).
+    media = [line for line in text.splitlines() if line.startswith("#EXT-X-MEDIA:")]
+    assert media == ['#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Main",DEFAULT=YES,AUTOSELECT=YES,'
+                     'CHANNELS="2",URI="audio/index.m3u8"']
+    audio = next(r for r in result.renditions if r.name == "audio")
     for attrs, uri in master:
-        assert int(attrs["BANDWIDTH"]) > 0
+        video = next(r for r in result.renditions if r.name == uri.split("/")[0])
+        assert attrs["AUDIO"] == "aud"
+        # BANDWIDTH counts the audio the variant plays with: the video's peak plus the audio's.
+        assert int(attrs["BANDWIDTH"]) == video.bandwidth + audio.bandwidth
+        assert int(attrs["AVERAGE-BANDWIDTH"]) < int(attrs["BANDWIDTH"])
         assert attrs["RESOLUTION"] == {"360p": "640x360", "240p": "426x240"}[uri.split("/")[0]]
         assert attrs["CODECS"].startswith("avc1.") and attrs["CODECS"].endswith(",mp4a.40.2")
-    for rendition in ("360p", "240p"):
+    for rendition in ("360p", "240p", "audio"):
         playlist = parse_media_playlist(files[f"{TITLE}/{rendition}/index.m3u8"].decode())
         assert playlist.init_uri == "init.mp4" and playlist.ended
         assert [uri for uri, _ in playlist.segments] == ["seg_00000.m4s", "seg_00001.m4s"]
+
+
+AAC_FRAME = Fraction(1024, 48000)
+
+
+def audio_frames(init: bytes, segment: bytes) -> tuple[list[tuple[Fraction, Fraction]], bool]:
+    """(start, duration) of every audio frame of a segment, and whether it also holds video."""
+    with av.open(io.BytesIO(init + segment), "r", format="mp4") as container:
+        stream = container.streams.audio[0]
+        assert stream.time_base is not None and stream.codec_context.name == "aac"
+        frames = [(Fraction(p.pts) * stream.time_base, Fraction(p.duration or 0) * stream.time_base)
+                  for p in container.demux(stream) if p.size and p.pts is not None]
+        return frames, bool(container.streams.video)
+
+
+Frames = list[tuple[Fraction, Fraction]]
+
+
+def audio_segments(files: dict[str, bytes], title: str) -> list[tuple[Frames, float]]:
+    """Each audio segment's frames with the duration its playlist states; checks it holds no video."""
+    init = files[f"{title}/audio/init.mp4"]
+    playlist = parse_media_playlist(files[f"{title}/audio/index.m3u8"].decode())
+    out = []
+    for uri, stated in playlist.segments:
+        frames, video = audio_frames(init, files[f"{title}/audio/{uri}"])
+        assert frames and not video
+        out.append((frames, stated))
+    return out
 
 
 def test_segments_are_aligned_across_renditions(ingested: tuple[OriginConfig, IngestResult]) -> None:
@@ -119,7 +159,7 @@ def test_segments_are_aligned_across_renditions(ingested: tuple[OriginConfig, In
         for n in range(2):
             segment = files[f"{TITLE}/{rendition}/seg_0000{n}.m4s"]
             start, key, width, height, audio = first_video_packet(init, segment)
-            assert key and (width, height) == size and audio
+            assert key and (width, height) == size and not audio  # video only (CMAF)
             starts.append(start)
         playlist = parse_media_playlist(files[f"{TITLE}/{rendition}/index.m3u8"].decode())
         grids.append((starts, [d for _, d in playlist.segments]))
@@ -127,6 +167,17 @@ def test_segments_are_aligned_across_renditions(ingested: tuple[OriginConfig, In
     starts, durations = grids[0]
     assert durations[0] == pytest.approx(4.0)
     assert starts[1] - starts[0] == pytest.approx(4.0)
+    # The audio: frames back to back across segments, each segment starting within one AAC frame
+    # of the video's, and the playlist stating each segment's real duration (not the video's).
+    every: list[tuple[Fraction, Fraction]] = []
+    for n, (frames, stated) in enumerate(audio_segments(files, TITLE)):
+        assert max(d for _, d in frames) == AAC_FRAME
+        assert abs(frames[0][0] - starts[n]) <= AAC_FRAME
+        assert float(sum(d for _, d in frames)) == pytest.approx(stated, abs=1e-6) and stated != durations[n]
+        every += frames
+    assert all(b[0] == a[0] + a[1] for a, b in zip(every, every[1:], strict=False))
+    video_end = starts[0] + Fraction(sum(durations)).limit_denominator(1000)
+    assert abs(every[-1][0] + every[-1][1] - video_end) <= AAC_FRAME
 
 
 def test_source_without_audio(tmp_path: Path, clip_240_silent: Path) -> None:
@@ -136,11 +187,41 @@ def test_source_without_audio(tmp_path: Path, clip_240_silent: Path) -> None:
     assert result.title == "silent" and [r.name for r in result.renditions] == ["240p"]
     assert seen[-1] == 1.0 and seen == sorted(seen)
     files = stored_files(config, "silent")
-    master = parse_master(files["silent/master.m3u8"].decode())
+    text = files["silent/master.m3u8"].decode()
+    master = parse_master(text)
     assert master[0][0]["CODECS"].startswith("avc1.") and "mp4a" not in master[0][0]["CODECS"]
+    assert "#EXT-X-MEDIA" not in text and "AUDIO=" not in text
+    assert not any(key.startswith("silent/audio/") for key in files)
+    # Without audio the DASH manifest has one video AdaptationSet and nothing else.
+    mpd = files["silent/manifest.mpd"].decode()
+    assert mpd.count("<AdaptationSet") == 1 and 'contentType="video"' in mpd and "mp4a" not in mpd
+    assert f'codecs="{master[0][0]["CODECS"]}"' in mpd
     _, key, width, height, audio = first_video_packet(files["silent/240p/init.mp4"],
                                                       files["silent/240p/seg_00000.m4s"])
     assert key and (width, height) == (426, 240) and not audio
+
+
+def test_audio_that_starts_late_and_outlasts_the_video(tmp_path: Path) -> None:
+    """The audio rendition covers exactly the video: silence before sound that starts late, cut
+    where the video ends, on the video's segment grid."""
+    clip = tmp_path / "late.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error",
+                    "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=6",
+                    "-itsoffset", "0.5", "-f", "lavfi", "-i", "sine=sample_rate=44100:duration=6.3",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(clip)],
+                   check=True)
+    config = config_in(tmp_path)
+    result = ingest(config, clip, "Late")
+    assert [r.name for r in result.renditions] == ["240p", "audio"] and result.segments == 2
+    files = stored_files(config, "late")
+    first, *_ = first_video_packet(files["late/240p/init.mp4"], files["late/240p/seg_00000.m4s"])
+    frame = Fraction(1024, 44100)
+    segments = audio_segments(files, "late")
+    assert len(segments) == 2
+    assert abs(segments[0][0][0][0] - first) <= frame  # padded with silence from the video's start
+    last = segments[-1][0][-1]
+    assert abs(last[0] + last[1] - (first + 6)) <= frame  # the sound past the video (0.8 s) is cut
 
 
 def _moov_at_end_truncated(path: Path, clip: Path) -> Path:
@@ -270,7 +351,8 @@ def test_cli_testclip_ingest_and_errors(tmp_path: Path) -> None:
     done = run_cli("ingest", str(tmp_path / "c.mp4"), "--title", "CLI Clip", "--config", str(config_path))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {
-        "title": "cli-clip", "renditions": ["240p"], "segments": 1, "duration_s": pytest.approx(2.0, abs=0.1)}
+        "title": "cli-clip", "renditions": ["240p", "audio"], "segments": 1,
+        "duration_s": pytest.approx(2.0, abs=0.1)}
     assert "ingest cli-clip: 100%" in done.stderr
 
     again = run_cli("ingest", str(tmp_path / "c.mp4"), "--title", "CLI Clip", "--config", str(config_path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import signal
 import subprocess
@@ -77,7 +78,7 @@ def test_pipeline_publishes_a_seamless_title(tmp_path: Path, clip_360: Path) -> 
     assert kinds.count("encode") == 3 and kinds.count("audio") == 1
     assert all(j.payload["rungs"] == ["360p", "240p"] for j in jobs if j.kind == "encode")
     assert detail.title.status == READY and detail.title.duration_s == pytest.approx(6.0, abs=0.1)
-    assert [r.name for r in detail.renditions] == ["360p", "240p"]
+    assert [r.name for r in detail.renditions] == ["360p", "240p", "audio"]
     assert progress(jobs)["stage"] == "done"
     assert progress(jobs)["renditions"]["360p"] == {"chunks_done": 3, "chunks": 3, "percent": 100.0}
     objects = config.objects_dir
@@ -97,6 +98,9 @@ def test_pipeline_publishes_a_seamless_title(tmp_path: Path, clip_360: Path) -> 
         assert len(every) == 6 * 24
         grids.append(starts)
     assert grids[0] == grids[1]
+    # 6 s of 2 s segments ends on a boundary: the audio's last AAC frame would start a 4th segment.
+    audio = parse_media_playlist((objects / tid / "audio" / "index.m3u8").read_text())
+    assert len(audio.segments) == 3 and not (objects / tid / "audio" / "seg_00003.m4s").exists()
     assert not (config.work_dir / tid).exists()  # scratch removed
 
 
@@ -117,6 +121,27 @@ def test_verification_catches_a_broken_join(tmp_path: Path,
         verify_package(pkg)
     seg0.write_bytes(data0)
     seg1.write_bytes(data1)
+    # The audio: a playlist misstating a duration (the video's instead of its own), then its
+    # segments swapped (with their durations, so only the time jump is wrong).
+    playlist = hls / "audio" / "index.m3u8"
+    text = playlist.read_text()
+    durations = re.findall(r"#EXTINF:([0-9.]+),", text)
+    assert len(durations) == 2
+    playlist.write_text(text.replace(f"#EXTINF:{durations[0]},", "#EXTINF:4.000000,"))
+    with pytest.raises(IngestError, match=f"audio segment 0: the playlist says 4.0 s, .*{durations[0]} s"):
+        verify_package(package(hls, result.title, rungs, Fraction(24), True))
+    playlist.write_text(text.replace(f"#EXTINF:{durations[0]},", "#EXTINF:X,")
+                        .replace(f"#EXTINF:{durations[1]},", f"#EXTINF:{durations[0]},")
+                        .replace("#EXTINF:X,", f"#EXTINF:{durations[1]},"))
+    seg0, seg1 = hls / "audio" / "seg_00000.m4s", hls / "audio" / "seg_00001.m4s"
+    data0, data1 = seg0.read_bytes(), seg1.read_bytes()
+    seg0.write_bytes(data1)
+    seg1.write_bytes(data0)
+    with pytest.raises(IngestError, match="audio segment 1: audio frames are not continuous"):
+        verify_package(package(hls, result.title, rungs, Fraction(24), True))
+    seg0.write_bytes(data0)
+    seg1.write_bytes(data1)
+    playlist.write_text(text)
     # A rendition whose frames are not the size its rung says.
     wrong = package(hls, result.title, [rungs[0], replace(rungs[1], width=428)], Fraction(24), True)
     with pytest.raises(IngestError, match="240p: first frame is 426x240; expected 428x240"):

@@ -49,29 +49,43 @@ def make_title(
     renditions: tuple[tuple[str, int], ...] = (("240p", 40_000), ("480p", 140_000)),
     segments: int = 4,
     duration: float = 4.0,
+    audio: int = 0,
 ) -> FakeTitle:
-    """Segments are sized so each rendition's bitrate equals its BANDWIDTH."""
+    """Segments are sized so each rendition's bitrate equals its BANDWIDTH. ``audio``: the bitrate
+    of an audio rendition of its own (the origin's layout: "audio/", one group every variant plays
+    with, counted in their BANDWIDTH); 0 for none."""
     files: dict[str, bytes] = {}
     master = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio:
+        master.append('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Main",DEFAULT=YES,AUTOSELECT=YES,'
+                      'CHANNELS="2",URI="audio/index.m3u8"')
+        # AAC frames do not end on the video's boundaries: a few ms off, as the origin's are.
+        _media_files(files, title, "audio", audio, segments, duration + 0.010667)
     for name, bandwidth in renditions:
         height = int(name[:-1])
+        group = ',AUDIO="aud"' if audio else ""
         master += [
-            f"#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},RESOLUTION={height * 16 // 9}x{height},"
-            f'CODECS="avc1.64001e,mp4a.40.2"',
+            f"#EXT-X-STREAM-INF:BANDWIDTH={bandwidth + audio},RESOLUTION={height * 16 // 9}x{height},"
+            f'CODECS="avc1.64001e,mp4a.40.2"{group}',
             f"{name}/index.m3u8",
         ]
-        media = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{int(duration)}",
-                 "#EXT-X-PLAYLIST-TYPE:VOD", '#EXT-X-MAP:URI="init.mp4"']  # fmt: skip
-        files[f"{title}/{name}/init.mp4"] = f"init {title} {name}".encode() * 10
-        size = int(bandwidth * duration / 8)
-        for i in range(segments):
-            seed = f"{title}/{name}/{i}:".encode()
-            files[f"{title}/{name}/{addressing.segment_name(i)}"] = (seed * (size // len(seed) + 1))[:size]
-            media += [f"#EXTINF:{duration:.3f},", addressing.segment_name(i)]
-        media.append("#EXT-X-ENDLIST")
-        files[f"{title}/{name}/index.m3u8"] = ("\n".join(media) + "\n").encode()
+        _media_files(files, title, name, bandwidth, segments, duration)
     files[f"{title}/master.m3u8"] = ("\n".join(master) + "\n").encode()
     return FakeTitle(title, files)
+
+
+def _media_files(files: dict[str, bytes], title: str, name: str, bandwidth: int, segments: int,
+                 duration: float) -> None:
+    media = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{round(duration)}",
+             "#EXT-X-PLAYLIST-TYPE:VOD", '#EXT-X-MAP:URI="init.mp4"']  # fmt: skip
+    files[f"{title}/{name}/init.mp4"] = f"init {title} {name}".encode() * 10
+    size = int(bandwidth * duration / 8)
+    for i in range(segments):
+        seed = f"{title}/{name}/{i}:".encode()
+        files[f"{title}/{name}/{addressing.segment_name(i)}"] = (seed * (size // len(seed) + 1))[:size]
+        media += [f"#EXTINF:{duration:.6f},", addressing.segment_name(i)]
+    media.append("#EXT-X-ENDLIST")
+    files[f"{title}/{name}/index.m3u8"] = ("\n".join(media) + "\n").encode()
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from player.errors import PlaylistError
-from player.hls import Segment, Variant, parse_attributes, parse_master, parse_media
+from player.hls import AudioRendition, Segment, Variant, parse_attributes, parse_master, parse_media
 
 MASTER = """#EXTM3U
 #EXT-X-VERSION:7
@@ -40,6 +40,30 @@ def test_master_variants_in_playlist_order() -> None:
         Variant("240p/index.m3u8", 400_000, None, (426, 240), "avc1.640015,mp4a.40.2"),
     )
     assert [v.name for v in master.variants] == ["720p", "240p"]
+
+
+def test_master_audio_group() -> None:
+    grouped = MASTER.replace('CODECS="avc1.64001f,mp4a.40.2"', 'CODECS="avc1.64001f,mp4a.40.2",AUDIO="aud"')
+    text = grouped.replace(
+        "#EXT-X-INDEPENDENT-SEGMENTS\n",
+        '#EXT-X-INDEPENDENT-SEGMENTS\n'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Commentary",URI="commentary/index.m3u8"\n'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Main",DEFAULT=YES,AUTOSELECT=YES,URI="audio/index.m3u8"\n'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="muxed",NAME="In the video",DEFAULT=YES\n'
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",URI="subs/en.m3u8"\n')
+    master = parse_master(text)
+    assert [(a.group, a.name, a.uri, a.default) for a in master.audio] == [
+        ("aud", "Commentary", "commentary/index.m3u8", False), ("aud", "Main", "audio/index.m3u8", True),
+        ("muxed", "In the video", None, True)]
+    hd, sd = master.variants
+    assert (hd.audio_group, sd.audio_group) == ("aud", None)
+    # The group's default with a URI; none for a variant without a group or with URI-less entries.
+    assert master.audio_for(hd) == AudioRendition("aud", "Main", "audio/index.m3u8", True)
+    assert master.audio_for(hd).rendition == "audio"  # type: ignore[union-attr]
+    assert master.audio_for(sd) is None
+    assert master.audio_for(Variant("x/index.m3u8", 1, audio_group="muxed")) is None
+    with pytest.raises(PlaylistError, match="GROUP-ID"):
+        parse_master(MASTER + '#EXT-X-MEDIA:TYPE=AUDIO,NAME="x",URI="a.m3u8"\n')
 
 
 def test_media_playlist() -> None:

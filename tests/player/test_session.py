@@ -9,7 +9,7 @@ import pytest
 
 from player.session import AbrPolicy, PlayReport, play
 
-from .standins import ContentServer, SteeringStandIn, make_title, mock_network
+from .standins import ContentServer, FakeTitle, SteeringStandIn, make_title, mock_network
 
 pytestmark = pytest.mark.anyio
 
@@ -244,3 +244,66 @@ async def test_slow_misses_on_a_fast_link_keep_the_same_renditions() -> None:
     # less than the 4 s buffered, so no stall.
     assert cold.startup_ms == pytest.approx(4000, rel=0.01)
     assert cold.stalls == 0
+
+
+SOUND = make_title(audio=32_000)  # the origin's layout: video renditions plus "audio/" of its own
+
+
+async def test_separate_audio_is_fetched_verified_and_counted() -> None:
+    app = ContentServer("east-1", SOUND)
+    hosts = fleet((A, "east-1"), (ORIGIN, None))
+    hosts.update({"a.test:81": app, "origin.test:8000": ContentServer(None, SOUND)})
+    report = await run(hosts, origin_url=ORIGIN)
+    assert report.ok, report.errors
+    assert report.bytes_verified is True
+    # Master, 480p playlist and init, audio playlist and init, then each video segment with its audio.
+    assert [path.split("/film/", 1)[1] for path in app.requests] == [
+        "master.m3u8", "480p/index.m3u8", "480p/init.mp4", "audio/index.m3u8", "audio/init.mp4",
+        *(f"{r}/seg_0000{i}.m4s" for i in range(4) for r in ("480p", "audio")),
+    ]
+    assert (report.renditions, report.audio) == (["480p"], "audio")
+    assert (report.segments, report.audio_segments) == (4, 4)
+    assert report.segments_by_appliance == report.audio_segments_by_appliance == {"east-1": 4}
+    assert report.requests_by_appliance == {"east-1": 13}
+    assert report.bytes == sum(len(d) for k, d in SOUND.files.items() if "240p" not in k)
+    assert report.media_s == 16.0  # the video's timeline; the audio's runs a few ms off it
+
+    # Audio bytes are checked against the catalog like the video's.
+    hosts["a.test:81"] = ContentServer("east-1", SOUND, tamper=("film/audio/seg_00001.m4s",))
+    tampered = await run(hosts, origin_url=ORIGIN)
+    assert tampered.bytes_verified is False and not tampered.ok
+    assert len(tampered.errors) == 1 and "film/audio/seg_00001.m4s: sha256" in tampered.errors[0]
+
+
+async def test_a_position_is_buffered_only_once_its_audio_is_in() -> None:
+    # 200 kB of video per 4 s segment on a 600 kbit/s link: 2.7 s each, in time; with 200 kB of
+    # audio beside each, a position takes 5.3 s to arrive and the buffer runs dry before each.
+    reports = []
+    for title in (make_title(renditions=(("240p", 400_000),)),
+                  make_title(renditions=(("240p", 400_000),), audio=400_000)):
+        hosts = fleet((A, "east-1"))
+        hosts["a.test:81"] = ContentServer("east-1", title)
+        reports.append(await run(hosts, Link(bps=600_000, latency=0.0)))
+    silent, sound = reports
+    assert silent.ok and sound.ok and (silent.audio_segments, sound.audio_segments) == (0, 4)
+    assert silent.stalls == 0 and silent.audio == ""
+    assert sound.stalls == 3
+    # Each later position arrives (its video + audio bytes) / link after the one before, with 4 s of media.
+    position = sum(len(title.files[f"film/{r}/seg_00001.m4s"]) for r in ("240p", "audio")) * 8 / 600
+    assert sound.stall_ms == pytest.approx(3 * (position - 4000), rel=1e-6)
+
+
+async def test_audio_failover_and_unknown_group() -> None:
+    # The first appliance lacks an audio segment: the next ranked one serves it, and the rest.
+    lacking = FakeTitle("film", {k: v for k, v in SOUND.files.items() if k != "film/audio/seg_00002.m4s"})
+    hosts = fleet((A, "east-1"), (B, "east-2"))
+    hosts.update({"a.test:81": ContentServer("east-1", lacking), "b.test:82": ContentServer("east-2", SOUND)})
+    report = await run(hosts)
+    assert report.ok and report.failovers == 1 and "audio/seg_00002.m4s" in report.errors[0]
+    assert report.segments_by_appliance == {"east-1": 3, "east-2": 1}
+    assert report.audio_segments_by_appliance == {"east-1": 2, "east-2": 2}
+    # A variant whose AUDIO names no group with a URI plays its own segments only (muxed sound).
+    text = SOUND.files["film/master.m3u8"].decode().replace('GROUP-ID="aud"', 'GROUP-ID="other"')
+    hosts["a.test:81"] = ContentServer("east-1", SOUND, replace={"film/master.m3u8": text.encode()})
+    muxed = await run(hosts)
+    assert muxed.ok and muxed.audio == "" and muxed.audio_segments == 0 and muxed.segments == 4

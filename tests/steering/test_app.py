@@ -20,6 +20,8 @@ pytestmark = pytest.mark.anyio
 
 NOW = 1_700_000_000.0
 TITLES = {"film": "ready", "series": "ready", "half-done": "encoding"}
+# Titles whose files include a DASH manifest ("series" was ingested before DASH).
+DASH_TITLES = {"film"}
 
 
 class Origin:
@@ -33,7 +35,10 @@ class Origin:
             raise httpx.ConnectError("refused", request=request)
         title = request.url.path.rsplit("/", 1)[-1]
         if request.url.path.startswith("/v1/titles/") and title in TITLES:
-            return httpx.Response(200, json={"id": title, "status": TITLES[title], "files": {}})
+            files = {f"{title}/master.m3u8": {"size": 1, "sha256": "0" * 64}}
+            if title in DASH_TITLES:
+                files[f"{title}/manifest.mpd"] = {"size": 1, "sha256": "1" * 64}
+            return httpx.Response(200, json={"id": title, "status": TITLES[title], "files": files})
         return httpx.Response(404, json={"error": {"status": 404, "message": "no such title"}})
 
 
@@ -85,6 +90,7 @@ async def test_playback_answers_ranked_signed_urls(origin: Origin) -> None:
     assert urls[3]["reason"] == "other-site"
     assert urls[-1] == {
         "url": urls[-1]["url"],
+        "dash_url": urls[-1]["dash_url"],
         "kind": "origin",
         "appliance": None,
         "site": None,
@@ -99,8 +105,19 @@ async def test_playback_answers_ranked_signed_urls(origin: Origin) -> None:
         tokens.verify(keyring, token, "film", now=NOW)
         with pytest.raises(tokens.TokenError):
             tokens.verify(keyring, token, "other-film", now=NOW)
+        # The DASH manifest at the same place, under the same token.
+        dash = httpx.URL(entry["dash_url"])
+        assert dash.copy_with(path="/") == url.copy_with(path="/")
+        assert addressing.parse_signed_path(dash.path) == (token, addressing.dash_key("film"))
     appliance_bases = {str(httpx.URL(u["url"]).copy_with(path="/")) for u in urls[:-1]}
     assert len(appliance_bases) == 4
+
+
+async def test_titles_without_a_dash_manifest_get_null_dash_urls(origin: Origin) -> None:
+    async with serving(make_app(origin)) as client:
+        urls = (await client.post("/v1/playback", json={"title": "series"})).json()["urls"]
+    assert urls and all(u["dash_url"] is None for u in urls)
+    assert all(u["url"].endswith("/series/master.m3u8") for u in urls)
 
 
 async def test_origin_public_url_defaults_to_origin_url(origin: Origin) -> None:

@@ -16,7 +16,7 @@ class Origin:
     """A stand-in origin catalog behind httpx.MockTransport."""
 
     def __init__(self) -> None:
-        self.titles: dict[str, str] = {"ready-one": "ready", "busy": "encoding"}
+        self.titles: dict[str, str] = {"ready-one": "ready", "busy": "encoding", "with-dash": "ready"}
         self.down = False
         self.requests: list[str] = []
         self.delay = 0.0
@@ -30,7 +30,8 @@ class Origin:
         title = request.url.path.rsplit("/", 1)[-1]
         if title not in self.titles:
             return httpx.Response(404, json={"error": {"status": 404, "message": "unknown"}})
-        return httpx.Response(200, json={"id": title, "status": self.titles[title], "files": {}})
+        files = {f"{title}/manifest.mpd": {"size": 1, "sha256": "0" * 64}} if title == "with-dash" else {}
+        return httpx.Response(200, json={"id": title, "status": self.titles[title], "files": files})
 
 
 def make(origin: Origin, now: list[float]) -> tuple[TitleCatalog, httpx.AsyncClient]:
@@ -111,3 +112,14 @@ async def test_concurrent_lookups_of_one_title_share_one_request() -> None:
         )
         assert all(isinstance(r, UnknownTitle) for r in results)
         assert origin.requests.count("/v1/titles/nope-2") == 1
+
+
+async def test_ready_titles_tell_whether_they_have_a_dash_manifest() -> None:
+    origin, now = Origin(), [0.0]
+    catalog, client = make(origin, now)
+    async with client:
+        assert (await catalog.require_ready("with-dash")).dash is True
+        assert (await catalog.require_ready("ready-one")).dash is False
+        now[0] = 10  # from the cache, the same answer
+        assert (await catalog.require_ready("with-dash")).dash is True
+    assert origin.requests == ["/v1/titles/with-dash", "/v1/titles/ready-one"]

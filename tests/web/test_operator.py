@@ -28,7 +28,8 @@ def _row(page: Page, appliance: str) -> str:
 def _play_through(stack: Stack, appliance: str, rounds: int = 2) -> None:
     """Fetch every file of the title's smallest rendition from ``appliance``: misses, then hits."""
     detail = httpx.get(f"{stack.fleet.origin_url}/v1/titles/{TITLE}").json()
-    smallest = min(detail["renditions"], key=lambda r: r["height"])["name"]
+    video = [r for r in detail["renditions"] if r["height"] > 0]  # not the audio rendition (0x0)
+    smallest = min(video, key=lambda r: r["height"])["name"]
     token = sign(Keyring.from_strings({"demo": DEV_KEY}, "demo"), TITLE, int(time.time()) + 600)
     keys = [parse_key(k) for k in detail["files"] if k.startswith(f"{TITLE}/{smallest}/")]
     for _ in range(rounds):

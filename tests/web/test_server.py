@@ -149,6 +149,11 @@ def test_relay_passes_only_signed_paths_to_listed_appliances(client: httpx.Clien
     assert upstream.headers["range"] == "bytes=0-2" and "cookie" not in upstream.headers
     assert client.get(f"/api/relay/appliance/west-9{path}").status_code == 404
     assert client.get("/api/relay/appliance/east-1/s/tok/../../etc/passwd").status_code == 404
+    # The DASH manifest is a title-level file like the master playlist; nowhere else.
+    dash = "/s/demo.2000000000.sig/harbour/manifest.mpd"
+    assert client.get(f"/api/relay/appliance/east-1{dash}").status_code == 206
+    assert str(seen[-1].url) == APPLIANCE + dash
+    assert client.get("/api/relay/appliance/east-1/s/tok/harbour/480p/manifest.mpd").status_code == 404
 
 
 def test_search_joins_origin_hits_with_the_listing(client: httpx.Client) -> None:

@@ -65,6 +65,11 @@ def test_viewer_signs_up_searches_and_watches(stack: Stack, page: Page, console:
     assert state["fatal"] is None
     assert state["currentTime"] > 5
     assert state["servedBy"] in {"east-1", "east-2"}
+    # hls.js plays the audio rendition beside the video (the master's audio group): its segments
+    # were fetched and Chromium decoded sound from them.
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+    assert any("/audio/seg_00000.m4s" in url for url in fetched), fetched
+    assert page.evaluate("() => document.getElementById('video').webkitAudioDecodedByteCount") > 0
     page.get_by_role("button", name="Show playback details").click()
     screenshot(page, "watch")
     assert console.errors == []
