@@ -39,6 +39,7 @@ from .jobs import JobQueue
 from .metrics import MetricsMiddleware, OriginMetrics
 from .pipeline import progress
 from .ranges import parse_range
+from .ratelimit import FailureLimiter
 from .store import ObjectInfo, open_object_store
 from .streaming import ObjectResponse
 from .uploads import UploadStore
@@ -234,17 +235,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_error(500, "internal error")
 
 
-def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
-              monotonic: Callable[[], float] = time.monotonic) -> Starlette:
-    """The origin's ASGI app. Opens the catalog and store in its lifespan; ``clock`` checks tokens
-    and sessions, ``monotonic`` times login throttling.
+def build_app(config: OriginConfig, clock: Callable[[], float] = time.time) -> Starlette:
+    """The origin's ASGI app. Opens the catalog and store in its lifespan; ``clock`` (wall-clock
+    seconds) checks tokens and sessions and times login throttling, whose counts other origin
+    copies share through the database.
 
     Raises ValueError at once when the token or session keys are unusable.
     """
     metrics = OriginMetrics()
     api = OriginApi(config, config.tokens.keyring(), metrics, clock)
     auth = Authenticator(config.sessions, clock)
-    accounts = AccountRoutes(config, auth, clock, monotonic)
+    accounts = AccountRoutes(config, auth, clock)
     uploads = UploadRoutes(config, auth, clock)
 
     @contextlib.asynccontextmanager
@@ -266,9 +267,10 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
                 pool = WorkerPool(config, config.pipeline.workers)
                 pool.start()
                 stack.callback(pool.close)
+            logins = FailureLimiter(databases[1], config.accounts.failure_window_seconds, clock)
             yield {"resources": Resources(catalog, store,
                                           TTLCache(DETAIL_CACHE_TITLES, DETAIL_CACHE_SECONDS),
-                                          account_store, upload_store, queue)}
+                                          account_store, upload_store, queue, logins)}
 
     routes = [
         Route("/v1/titles", api.titles, methods=["GET"], name="titles"),
@@ -283,7 +285,8 @@ def build_app(config: OriginConfig, clock: Callable[[], float] = time.time,
     ]
     return Starlette(
         routes=routes,
-        middleware=[*request_middleware(config.access_log), Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[*request_middleware(config.access_log, trusted_proxies=config.trusted_proxies),
+                    Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
         lifespan=lifespan,
     )

@@ -18,7 +18,7 @@ from streamfleet.sessions import Session, issue_session
 from .accounts import Account, normalize_username
 from .config import OriginConfig
 from .errors import AccountError, AccountExists, InvalidCredentials
-from .ratelimit import FailureLimiter
+from .ratelimit import Limits
 from .web import Authenticator, json_body, resources
 
 log = logging.getLogger(__name__)
@@ -31,15 +31,10 @@ def _account_json(account: Account) -> dict[str, object]:
 class AccountRoutes:
     """Endpoints under /v1/accounts, /v1/sessions and /v1/me."""
 
-    def __init__(self, config: OriginConfig, auth: Authenticator, clock: Callable[[], float],
-                 monotonic: Callable[[], float]) -> None:
+    def __init__(self, config: OriginConfig, auth: Authenticator, clock: Callable[[], float]) -> None:
         self.config = config
         self.auth = auth
         self.clock = clock
-        settings = config.accounts
-        self.by_account = FailureLimiter(settings.max_failures_per_account, settings.failure_window_seconds,
-                                         monotonic)
-        self.by_ip = FailureLimiter(settings.max_failures_per_ip, settings.failure_window_seconds, monotonic)
         self.trust = ProxyTrust(config.trusted_proxies)
 
     def routes(self) -> list[Route]:
@@ -71,8 +66,8 @@ class AccountRoutes:
         log.info("account created", extra={"user": account.id, "role": account.role})
         return JSONResponse(_account_json(account), status_code=201)
 
-    def _throttled(self, keys: tuple[str, str]) -> Response | None:
-        wait = max(self.by_account.retry_after(keys[0]), self.by_ip.retry_after(keys[1]))
+    async def _throttled(self, request: Request, limits: Limits) -> Response | None:
+        wait = await anyio.to_thread.run_sync(resources(request).logins.retry_after, limits)
         if wait <= 0:
             return None
         response = json_error(429, "too many failed logins; try again later")
@@ -92,8 +87,10 @@ class AccountRoutes:
         address = self.trust.client_address(peer, request.headers.getlist("x-forwarded-for"))
         ip = str(address) if address is not None else "unknown"
         # The account key exists whether or not the account does: throttling reveals nothing.
-        keys = (f"account:{normalize_username(username)}", f"ip:{ip}")
-        throttled = self._throttled(keys)
+        account_key = f"account:{normalize_username(username)}"
+        settings = self.config.accounts
+        limits = {account_key: settings.max_failures_per_account, f"ip:{ip}": settings.max_failures_per_ip}
+        throttled = await self._throttled(request, limits)
         if throttled is not None:
             log.warning("login throttled", extra={"ip": ip})
             return throttled
@@ -101,18 +98,18 @@ class AccountRoutes:
             account = await anyio.to_thread.run_sync(resources(request).accounts.authenticate, username,
                                                      password)
         except InvalidCredentials:
-            self.by_account.record_failure(keys[0])
-            self.by_ip.record_failure(keys[1])
+            # In the shared database: every origin copy counts this failure.
+            await anyio.to_thread.run_sync(resources(request).logins.record_failure, limits)
             log.info("login failed", extra={"ip": ip})
             return json_error(401, "wrong username or password")
-        self.by_account.reset(keys[0])
-        settings = self.config.sessions
+        await anyio.to_thread.run_sync(resources(request).logins.reset, account_key)
+        sessions = self.config.sessions
         now = self.clock()
-        token = issue_session(self.auth.keyring, account.id, account.role, now, settings.ttl_seconds)
-        response = JSONResponse({"token": token, "expires_at": int(now) + settings.ttl_seconds,
+        token = issue_session(self.auth.keyring, account.id, account.role, now, sessions.ttl_seconds)
+        response = JSONResponse({"token": token, "expires_at": int(now) + sessions.ttl_seconds,
                                  "user": _account_json(account)}, status_code=201)
-        response.set_cookie(settings.cookie_name, token, max_age=settings.ttl_seconds, httponly=True,
-                            secure=settings.cookie_secure, samesite="lax", path="/")
+        response.set_cookie(sessions.cookie_name, token, max_age=sessions.ttl_seconds, httponly=True,
+                            secure=sessions.cookie_secure, samesite="lax", path="/")
         log.info("login", extra={"user": account.id})
         return response
 

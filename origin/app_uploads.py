@@ -3,13 +3,14 @@
 Bytes stream from the socket straight into the upload's file with ``os.write`` (never the whole
 body in memory), fsynced before the offset is acknowledged. The request that completes an upload
 also validates it as a video and queues the title's pipeline; an upload that is not a video is
-refused with 422 and removed.
+refused with 422 and removed. Origin copies sharing the upload directory may take any request of
+any upload: a PATCH holds the upload's file lock (UploadStore) from its first byte until it has
+completed the upload, so a concurrent PATCH anywhere gets 409 and a DELETE 423.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
 import logging
@@ -54,7 +55,7 @@ def _error(status: int, message: str) -> Response:
 
 def _int_header(request: Request, name: str) -> int:
     value = request.headers.get(name, "")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise UploadError(400, f"{name} must be a non-negative integer")
     return int(value)
 
@@ -66,7 +67,9 @@ class UploadRoutes:
         self.config = config
         self.auth = auth
         self.clock = clock
-        # Uploads with a PATCH in flight: a second concurrent PATCH would interleave bytes.
+        # Uploads with a PATCH in flight in this process, refused at once. The file lock guards them
+        # across processes; this also guards them within one where flock is emulated with POSIX
+        # locks, which do not exclude one another inside a process (NFS).
         self._busy: set[str] = set()
 
     def routes(self) -> list[Route]:
@@ -157,7 +160,10 @@ class UploadRoutes:
             return _error(exc.status, str(exc))
         if upload.id in self._busy:
             return _error(423, "upload is being written; try again")
-        await anyio.to_thread.run_sync(resources(request).uploads.delete, upload.id)
+        try:
+            await anyio.to_thread.run_sync(resources(request).uploads.terminate, upload.id)
+        except UploadError as exc:
+            return _error(exc.status, str(exc))
         log.info("upload terminated", extra={"upload": upload.id})
         return _tus(Response(status_code=204))
 
@@ -197,7 +203,7 @@ class UploadRoutes:
             raise UploadError(400, f"unsupported checksum algorithm {algorithm!r}")
         try:
             return algorithm, base64.b64decode(value.strip(), validate=True)
-        except binascii.Error:
+        except ValueError:  # not base64, or not even ASCII
             raise UploadError(400, "Upload-Checksum value is not base64") from None
 
     async def _append(self, request: Request, res: Resources, upload: Upload, offset: int,
@@ -206,47 +212,53 @@ class UploadRoutes:
             fd = await anyio.to_thread.run_sync(res.uploads.open_append, upload.id, offset)
         except UploadError as exc:
             return _error(exc.status, str(exc))
+        try:  # the descriptor holds the upload's lock: closed only once the upload is completed
+            verdict, written = await self._receive(request, upload, offset, checksum, fd)
+            if verdict is not None:
+                return verdict
+            new_offset = offset + written
+            headers = {"upload-offset": str(new_offset)}
+            if new_offset == upload.length:
+                try:
+                    title = await anyio.to_thread.run_sync(self._accept, res, upload)
+                except IngestError as exc:
+                    return _error(422, str(exc))
+                headers["x-streamfleet-title"] = title
+            return _tus(Response(status_code=204, headers=headers))
+        finally:
+            os.close(fd)
+
+    async def _receive(self, request: Request, upload: Upload, offset: int,
+                       checksum: tuple[str, bytes] | None, fd: int) -> tuple[Response | None, int]:
+        """Append the body to ``fd`` and fsync; (refusal or None, bytes kept)."""
         digest = CHECKSUMS[checksum[0]]() if checksum else None
         limit = upload.length - offset
         written = 0
         verdict: Response | None = None
         try:
-            try:
-                async for chunk in request.stream():
-                    if written + len(chunk) > limit:
-                        verdict = _error(413, "body runs past Upload-Length")
-                        break
-                    view = memoryview(chunk)
-                    while view:  # page-cache writes: short enough to do on the loop
-                        view = view[os.write(fd, view):]
-                    written += len(chunk)
-                    if digest is not None:
-                        digest.update(chunk)
-            except ClientDisconnect:
-                # What arrived stays: the client resumes from HEAD's offset. Unless it was to be
-                # checksummed, since a partial body cannot be verified.
-                log.info("upload interrupted", extra={"upload": upload.id, "received": written})
-                verdict = Response(status_code=400)
-            if checksum is not None and digest is not None and verdict is None \
-                    and digest.digest() != checksum[1]:
-                verdict = _error(CHECKSUM_MISMATCH, "Upload-Checksum does not match the body")
-            if verdict is not None and (verdict.status_code == 413 or checksum is not None):
-                os.ftruncate(fd, offset)
-                written = 0
-            await anyio.to_thread.run_sync(os.fsync, fd)
-        finally:
-            os.close(fd)
-        if verdict is not None:
-            return verdict
-        new_offset = offset + written
-        headers = {"upload-offset": str(new_offset)}
-        if new_offset == upload.length:
-            try:
-                title = await anyio.to_thread.run_sync(self._accept, res, upload)
-            except IngestError as exc:
-                return _error(422, str(exc))
-            headers["x-streamfleet-title"] = title
-        return _tus(Response(status_code=204, headers=headers))
+            async for chunk in request.stream():
+                if written + len(chunk) > limit:
+                    verdict = _error(413, "body runs past Upload-Length")
+                    break
+                view = memoryview(chunk)
+                while view:  # page-cache writes: short enough to do on the loop
+                    view = view[os.write(fd, view):]
+                written += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+        except ClientDisconnect:
+            # What arrived stays: the client resumes from HEAD's offset. Unless it was to be
+            # checksummed, since a partial body cannot be verified.
+            log.info("upload interrupted", extra={"upload": upload.id, "received": written})
+            verdict = Response(status_code=400)
+        if checksum is not None and digest is not None and verdict is None \
+                and digest.digest() != checksum[1]:
+            verdict = _error(CHECKSUM_MISMATCH, "Upload-Checksum does not match the body")
+        if verdict is not None and (verdict.status_code == 413 or checksum is not None):
+            os.ftruncate(fd, offset)
+            written = 0
+        await anyio.to_thread.run_sync(os.fsync, fd)
+        return verdict, written
 
     def _accept(self, res: Resources, upload: Upload) -> str:
         """Validate the finished upload and queue its title; on IngestError nothing is left behind."""

@@ -149,7 +149,8 @@ class OriginConfig:
     uploads: UploadSettings = field(default_factory=UploadSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     # CIDRs of proxies (the web server, a load balancer) whose X-Forwarded-For is believed, so
-    # login throttling counts per viewer, not per proxy; empty: the peer address is the client.
+    # login throttling counts and the access log names each viewer, not the proxy; empty: the peer
+    # address is the client.
     trusted_proxies: tuple[str, ...] = ()
     # Largest JSON request body (sign-up, login, title edits); larger ones get a 413.
     max_json_body_bytes: int = 64 * 1024

@@ -17,6 +17,7 @@ from streamfleet.sessions import Session, SessionError, SessionSettings, verify_
 from .accounts import AccountStore
 from .catalog import Catalog, TitleDetail
 from .jobs import JobQueue
+from .ratelimit import FailureLimiter
 from .store import ObjectStore
 from .uploads import UploadStore
 
@@ -31,6 +32,8 @@ class Resources:
     accounts: AccountStore
     uploads: UploadStore
     queue: JobQueue
+    # Failed logins, counted in the accounts database so every origin copy sees them.
+    logins: FailureLimiter
 
 
 def resources(request: Request) -> Resources:

@@ -12,12 +12,13 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streamfleet.clientip import ProxyTrust
 from streamfleet.requestid import RequestIdMiddleware
 
 LOGGER = "streamfleet.access"
@@ -62,9 +63,11 @@ def log_access(
     *,
     query: bytes | str = b"",
     request_id: str | None = None,
+    peer: str | None = None,
 ) -> None:
     """Log one access line (INFO; DEBUG for /healthz and /metrics). ``path`` and ``query`` are
-    redacted here; ``request_id`` is only needed outside a request context (the fast path)."""
+    redacted here; ``request_id`` is only needed outside a request context (the fast path);
+    ``peer``, the proxy a request came through, is logged when it is not the client itself."""
     level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     if not logger.isEnabledFor(level):
         return
@@ -76,6 +79,8 @@ def log_access(
         "duration_ms": round(duration_s * 1000, 3),
         "client": client,
     }
+    if peer is not None and peer != client:
+        fields["peer"] = peer
     cleaned = redact_query(query)
     if cleaned:
         fields["query"] = cleaned
@@ -89,7 +94,9 @@ class AccessLogMiddleware:
 
     ``bytes`` counts the body bytes the app sent (for ``http.response.pathsend``, the declared
     Content-Length); a request that raised before responding is logged as 500, one cancelled
-    before responding (the client went away) as 499. Safe across tasks.
+    before responding (the client went away) as 499. Behind a load balancer, ``trust`` names the
+    proxies whose X-Forwarded-For is believed, so ``client`` is the viewer and ``peer`` the proxy.
+    Safe across tasks.
     """
 
     def __init__(
@@ -97,10 +104,22 @@ class AccessLogMiddleware:
         app: ASGIApp,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        trust: ProxyTrust | None = None,
     ) -> None:
         self.app = app
         self.logger = logger or logging.getLogger(LOGGER)
         self.clock = clock
+        self.trust = trust
+
+    def _client(self, scope: Scope) -> tuple[str, str]:
+        """(client, peer) of a request: the peer's address and, through trusted proxies, the client's."""
+        peer = scope.get("client")
+        host = str(peer[0]) if peer else ""
+        if self.trust is None or not host:
+            return host, host
+        forwarded = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
+        address = self.trust.client_address(host, forwarded)
+        return (str(address) if address is not None else host), host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -134,17 +153,21 @@ class AccessLogMiddleware:
             status = status or 500
             raise
         finally:
-            client = scope.get("client")
+            client, peer = self._client(scope)
             log_access(
                 self.logger, scope["method"], scope["path"], status, sent, self.clock() - started,
-                str(client[0]) if client else "", query=scope.get("query_string", b""),
+                client, query=scope.get("query_string", b""), peer=peer,
             )
 
 
-def request_middleware(access_log: bool = True, mint: bool = True) -> list[Middleware]:
+def request_middleware(
+    access_log: bool = True, mint: bool = True, trusted_proxies: Iterable[str] = ()
+) -> list[Middleware]:
     """The request-id middleware (minting ids when ``mint``) and, when ``access_log``, the access
-    log inside it, so each line carries the request's id. Put first in a Starlette app's list."""
+    log inside it, so each line carries the request's id. Put first in a Starlette app's list.
+    ``trusted_proxies``: CIDRs whose X-Forwarded-For names the client logged (empty: the peer)."""
     stack = [Middleware(RequestIdMiddleware, mint=mint)]
     if access_log:
-        stack.append(Middleware(AccessLogMiddleware))
+        trust = ProxyTrust(trusted_proxies) if trusted_proxies else None
+        stack.append(Middleware(AccessLogMiddleware, trust=trust))
     return stack

@@ -59,7 +59,8 @@ def _toml(path: Path) -> dict[str, Any]:
 def test_the_fleet_has_every_role() -> None:
     commands = [tuple(s["command"][:2]) for s in RUNNING.values()]
     assert commands.count(("steering", "serve")) >= 2
-    for needed in [("origin", "serve"), ("origin", "worker"), ("control-plane", "serve")]:
+    assert commands.count(("origin", "serve")) >= 2
+    for needed in [("origin", "worker"), ("control-plane", "serve")]:
         assert needed in commands
     sites = {_toml(_config_of(s)[1])["site"] for s in RUNNING.values() if s["command"][0] == "appliance"}
     assert len(sites) >= 2, f"appliances in two sites, got {sites}"
@@ -149,17 +150,94 @@ def test_prometheus_scrapes_every_service_on_its_port() -> None:
         assert group["labels"] == {"site": config["site"], "appliance": config["id"]}
 
 
-def test_haproxy_balances_the_steering_replicas() -> None:
-    cfg = (DEPLOY / "haproxy.cfg").read_text()
-    servers = re.findall(r"^\s*server\s+\S+\s+(\S+):(\d+)", cfg, re.MULTILINE)
-    replicas = {n for n, s in RUNNING.items() if s["command"][0] == "steering"}
-    assert {host for host, _ in servers} == replicas
-    for host, port in servers:
-        assert int(port) == _port("steering", _toml(_config_of(SERVICES[host])[1]))
-    assert "option httpchk GET /healthz" in cfg
-    proxy_ip = SERVICES["steering"]["networks"]["fleet"]["ipv4_address"]
-    trusted = _toml(_config_of(SERVICES["steering-1"])[1])["trusted_proxies"]
-    assert trusted == [f"{proxy_ip}/32"], "steering trusts X-Forwarded-For from HAProxy only"
+def _haproxy_sections() -> dict[str, list[str]]:
+    """haproxy.cfg as "kind name" -> its lines (stripped, comments dropped)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in (DEPLOY / "haproxy.cfg").read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            current = sections.setdefault(line.strip(), [])
+        else:
+            current.append(line.strip())
+    return sections
+
+
+HAPROXY = next(n for n, s in SERVICES.items() if str(s.get("image", "")).startswith("haproxy:"))
+
+
+@pytest.mark.parametrize(("role", "port"), [("steering", 8080), ("origin", 8000)])
+def test_haproxy_balances_the_copies_of(role: str, port: int) -> None:
+    sections = _haproxy_sections()
+    assert f"bind :{port}" in sections[f"frontend {role}"]
+    assert f"default_backend {role}" in sections[f"frontend {role}"]
+    # Clients' own X-Forwarded-For is dropped, HAProxy's put in its place.
+    frontend = sections[f"frontend {role}"]
+    assert frontend.index("http-request del-header X-Forwarded-For") < frontend.index("option forwardfor")
+    backend = sections[f"backend {role}"]
+    servers = [re.fullmatch(r"server\s+\S+\s+(\S+):(\d+)", line) for line in backend
+               if line.startswith("server ")]
+    copies = {n for n, s in RUNNING.items() if s["command"][:2] == [role, "serve"]}
+    assert len(copies) >= 2 and {m.group(1) for m in servers if m} == copies
+    for match in servers:
+        assert match is not None
+        assert int(match.group(2)) == _port(role, _toml(_config_of(SERVICES[match.group(1)])[1]))
+    assert "option httpchk GET /healthz" in backend and "http-check expect status 200" in backend
+    assert any(line.startswith("default-server check") for line in backend)
+    # The service name everyone uses is HAProxy's, on the port it binds.
+    proxy = SERVICES[HAPROXY]
+    assert role in proxy["networks"]["fleet"]["aliases"] and role not in SERVICES
+    assert f"{port}:{port}" in proxy["ports"]
+    for copy in copies:
+        assert copy in proxy["depends_on"]
+    proxy_ip = proxy["networks"]["fleet"]["ipv4_address"]
+    for copy in copies:
+        trusted = _toml(_config_of(SERVICES[copy])[1])["trusted_proxies"]
+        assert trusted == [f"{proxy_ip}/32"], f"{copy} trusts X-Forwarded-For from HAProxy only"
+
+
+def test_everyone_reaches_the_origin_through_haproxy() -> None:
+    aliases = SERVICES[HAPROXY]["networks"]["fleet"]["aliases"]
+    for name, service in RUNNING.items():
+        role, path = _config_of(service)
+        config = _toml(path)
+        for key in ("origin_url", "public_url") if role == "origin" else ("origin_url",):
+            if key in config:
+                url = urlsplit(config[key])
+                assert url.hostname in aliases and url.port == 8000, f"{name}: {key} = {config[key]}"
+
+
+def _seconds(text: str) -> float:
+    """An HAProxy time ("500ms", "30s", "2m"; a bare number is milliseconds) in seconds."""
+    match = re.fullmatch(r"(\d+)(ms|s|m)?", text)
+    assert match is not None, text
+    return int(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 0.001}[match.group(2)]
+
+
+def test_uploads_are_not_replayed_and_have_time_to_finish() -> None:
+    backend = _haproxy_sections()["backend origin"]
+    # Only a failed connection (nothing sent) is retried: a PATCH body is never sent twice.
+    assert "retry-on conn-failure" in backend
+    assert "option http-buffer-request" not in backend
+    timeouts = {line.split()[1]: line.split()[2] for line in backend if line.startswith("timeout ")}
+    frontend = {line.split()[1]: line.split()[2] for line in _haproxy_sections()["frontend origin"]
+                if line.startswith("timeout ")}
+
+    # HAProxy must not give up on an upload before the origin does (body_idle_timeout_seconds).
+    origin = _toml(_config_of(SERVICES["origin-1"])[1]).get("http", {})
+    idle = float(origin.get("body_idle_timeout_seconds", 30.0))
+    assert _seconds(frontend["client"]) > idle and _seconds(timeouts["server"]) >= 60
+
+
+def test_origin_copies_and_workers_share_one_data_volume() -> None:
+    mounts = set()
+    for service in RUNNING.values():
+        if service["command"][0] == "origin":
+            data_dir = _toml(_config_of(service)[1])["data_dir"]
+            mounts.add(_mounts(service)[data_dir])
+    assert len(mounts) == 1 and next(iter(mounts)) in COMPOSE["volumes"], mounts
 
 
 def test_haproxy_accepts_its_config(haproxy: str) -> None:
@@ -196,16 +274,17 @@ def test_grafana_dashboard_uses_the_provisioned_datasource() -> None:
 def test_central_state_goes_to_postgres_and_minio() -> None:
     postgres = SERVICES["postgres"]["environment"]
     minio = SERVICES["minio"]["environment"]
-    for name in ("origin", "origin-worker", "control-plane"):
+    for name in ("origin-1", "origin-2", "origin-worker", "control-plane"):
         url = urlsplit(_toml(_config_of(SERVICES[name])[1])["database_url"])
         assert url.scheme == "postgresql" and url.hostname == "postgres", name
         assert url.username == postgres["POSTGRES_USER"] and url.password == postgres["POSTGRES_PASSWORD"]
         assert url.path == f"/{postgres['POSTGRES_DB']}", name
-    for name in ("origin", "control-plane"):
+    for name in ("origin-1", "origin-2", "control-plane"):
         assert SERVICES[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}, name
-    assert SERVICES["origin"]["depends_on"]["minio-init"] == {"condition": "service_completed_successfully"}
+    for name in ("origin-1", "origin-2"):
+        assert SERVICES[name]["depends_on"]["minio-init"] == {"condition": "service_completed_successfully"}
     bucket = SERVICES["minio-init"]["entrypoint"][-1].split("/")[-1]
-    for name in ("origin", "origin-worker"):
+    for name in ("origin-1", "origin-2", "origin-worker"):
         store = urlsplit(_toml(_config_of(SERVICES[name])[1])["object_store_url"])
         endpoint = urlsplit(dict(p.split("=", 1) for p in store.query.split("&"))["endpoint"])
         assert store.scheme == "s3" and store.netloc == bucket and endpoint.hostname == "minio", name

@@ -27,12 +27,13 @@ def config(tmp_path: Path) -> OriginConfig:
 
 @pytest.fixture
 def ticks() -> list[float]:
-    return [1000.0]
+    """The app's clock (sessions and login throttling), moved on by tests."""
+    return [NOW]
 
 
 @pytest.fixture
 def client(config: OriginConfig, ticks: list[float]) -> Iterator[httpx.Client]:
-    with serving(build_app(config, clock=lambda: NOW, monotonic=lambda: ticks[0])) as c:
+    with serving(build_app(config, clock=lambda: ticks[0])) as c:
         yield c
 
 
@@ -133,7 +134,7 @@ def test_unknown_account_is_throttled_like_a_real_one(tmp_path: Path, ticks: lis
     from .servers import FAST_ACCOUNTS
 
     config = origin_config(tmp_path, accounts=replace(FAST_ACCOUNTS, max_failures_per_ip=100))
-    with serving(build_app(config, clock=lambda: NOW, monotonic=lambda: ticks[0])) as client:
+    with serving(build_app(config, clock=lambda: ticks[0])) as client:
         signup(client, "heidi")
         answers = []
         for name in ("heidi", "ghost-user"):
@@ -142,6 +143,22 @@ def test_unknown_account_is_throttled_like_a_real_one(tmp_path: Path, ticks: lis
             answers.append(attempt(client, name, "wrong password!"))
         assert [a.status_code for a in answers] == [429, 429]
         assert answers[0].json() == answers[1].json()
+
+
+def test_copies_share_the_failure_counts_and_a_restart_keeps_them(config: OriginConfig,
+                                                                  ticks: list[float]) -> None:
+    # Two apps on one data directory are two origin copies on one database.
+    with serving(build_app(config, clock=lambda: ticks[0])) as a, \
+            serving(build_app(config, clock=lambda: ticks[0])) as b:
+        signup(a, "kim")
+        for n in range(config.accounts.max_failures_per_account):
+            assert attempt((a, b)[n % 2], "kim", "wrong password!").status_code == 401
+        assert attempt(a, "kim", PASSWORD).status_code == 429
+        assert attempt(b, "kim", PASSWORD).status_code == 429
+    with serving(build_app(config, clock=lambda: ticks[0])) as restarted:
+        assert attempt(restarted, "kim", PASSWORD).status_code == 429
+        ticks[0] += config.accounts.failure_window_seconds + 1
+        assert attempt(restarted, "kim", PASSWORD).status_code == 201
 
 
 def test_login_is_throttled_per_ip(client: httpx.Client, config: OriginConfig) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from streamfleet import accesslog
-from streamfleet.logs import JsonFormatter
+
+from ..logcapture import captured_access_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -26,28 +26,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter("test"))
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
 def lines() -> Iterator[list[dict[str, Any]]]:
-    handler = _Lines()
-    logger = logging.getLogger(accesslog.LOGGER)
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with captured_access_lines("test") as captured:
+        yield captured
 
 
 def _app(access_log: bool = True, mint: bool = True) -> Starlette:
@@ -122,6 +104,25 @@ async def test_without_minting_a_request_without_id_logs_none(lines: list[dict[s
         await c.get("/v1/x")
     [line] = lines
     assert "request_id" not in line and line["status"] == 200
+
+
+async def test_behind_a_trusted_proxy_the_viewer_is_logged(lines: list[dict[str, Any]]) -> None:
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/v1/x", ok)],
+                    middleware=accesslog.request_middleware(trusted_proxies=["10.1.2.0/24"]))
+    async with _client(app) as c:  # the peer, 10.1.2.3, is the load balancer
+        await c.get("/v1/x", headers={"X-Forwarded-For": "192.0.2.1, 198.51.100.7"})
+        await c.get("/v1/x")
+    # The right-most address the proxy vouches for is the client; what it was handed is not.
+    assert [(line["client"], line.get("peer")) for line in lines] == [
+        ("198.51.100.7", "10.1.2.3"), ("10.1.2.3", None)]
+    lines.clear()
+    async with _client(_app()) as c:  # no trusted proxies: the header is a client's claim
+        await c.get("/v1/x", headers={"X-Forwarded-For": "198.51.100.7"})
+    [line] = lines
+    assert line["client"] == "10.1.2.3" and "peer" not in line
 
 
 async def test_pathsend_counts_the_declared_length(lines: list[dict[str, Any]]) -> None:
