@@ -14,14 +14,14 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from streamfleet import addressing, requestid, tokens
 from streamfleet.accesslog import request_middleware
 from streamfleet.clientip import ProxyTrust
-from streamfleet.httpkit import json_error
+from streamfleet.httpkit import BodyError, json_error, read_body
 
 from . import openapi
 from .auth import SessionGate
@@ -258,27 +258,19 @@ def build_app(
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
-        middleware=request_middleware(config.access_log),
+        middleware=request_middleware(config.access_log, trusted_proxies=config.trusted_proxies),
         lifespan=lifespan,
     )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body; raises RequestTooLarge past ``limit`` bytes without reading further."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"request body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
+    """The request body (the kernel's reader) with steering's errors: 413 past ``limit`` bytes."""
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise RequestTooLarge(f"request body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
+        return await read_body(request, limit)
+    except BodyError as exc:
+        if exc.status == 413:
+            raise RequestTooLarge(str(exc)) from None
         raise RequestTimeout("the request body did not arrive") from None
-    return b"".join(chunks)
 
 
 def _parse_title(body: bytes) -> str:

@@ -35,7 +35,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     is read or kept), 400 when the client goes away before the body is complete.
     """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"body: larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import socket
 import threading
 import time
@@ -15,9 +13,8 @@ import httpx
 import pytest
 
 from appliance.fastpath import FastServer
-from streamfleet import accesslog
-from streamfleet.logs import JsonFormatter
 
+from ..logcapture import captured_access_lines
 from .support import (
     TITLE,
     FastServerThread,
@@ -163,30 +160,10 @@ def test_graceful_stop_finishes_the_response_in_flight(tmp_path: Path) -> None:
     assert isinstance(server.server, FastServer)
 
 
-class _AccessLines(logging.Handler):
-    """Collects access lines as the JSON formatter writes them (request id included)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.setFormatter(JsonFormatter("appliance"))
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
 def access_lines() -> Iterator[list[dict[str, Any]]]:
-    handler = _AccessLines()
-    logger = logging.getLogger(accesslog.LOGGER)
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler.lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with captured_access_lines("appliance") as captured:
+        yield captured
 
 
 def test_misses_are_access_logged_and_fast_hits_sampled(
