@@ -20,6 +20,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from streamfleet.accesslog import request_middleware
 from streamfleet.httpkit import json_error
 
 from .catalog import TitleCatalog
@@ -263,5 +264,7 @@ def build_app(config: WebConfig, *, transport: httpx.AsyncBaseTransport | None =
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=static), name="static"),
     ]
+    # No minting: an id only means something when the services behind this server see it too,
+    # and the relay forwards the browser's own X-Request-Id untouched.
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error},
-                     lifespan=lifespan)
+                     middleware=request_middleware(config.access_log, mint=False), lifespan=lifespan)

@@ -53,6 +53,9 @@ class WebConfig:
     # Pages and scripts to serve; empty means the files shipped in web/static.
     static_dir: str = ""
     log_level: str = "info"
+    # One JSON access line per HTTP request (signed tokens redacted, the viewer's request id when
+    # the browser sent one); false: none.
+    access_log: bool = True
     # Request deadlines, head size, keep-alive and connection limits ([http] section). Uploads
     # relayed to the origin are bodies too: min_body_bytes_per_second bounds how slow they may be.
     http: HttpSettings = field(default_factory=HttpSettings)

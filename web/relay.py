@@ -22,7 +22,10 @@ from streamfleet.httpkit import json_error
 from .errors import NotFound, UpstreamUnavailable
 from .proxy import response_headers, streamed
 
-REQUEST_HEADERS = ("range", "if-range", "if-none-match", "if-modified-since", "accept-encoding")
+# x-request-id: the playback's id from steering, so the appliance and origin log lines join up.
+REQUEST_HEADERS = (
+    "range", "if-range", "if-none-match", "if-modified-since", "accept-encoding", "x-request-id",
+)
 RESPONSE_HEADERS = frozenset({
     "content-type", "content-length", "content-range", "content-encoding", "accept-ranges", "etag",
     "cache-control", "last-modified", "x-served-by", "x-cache",

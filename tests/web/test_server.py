@@ -15,6 +15,7 @@ from web.config import WebConfig, load
 from web.promtext import parse_samples, total
 from web.proxy import rewrite_location
 
+from ..logcapture import captured_access_lines
 from .inprocess import serving
 
 ORIGIN = "http://origin.test"
@@ -213,3 +214,18 @@ def test_config_from_file_and_environment(tmp_path: Path) -> None:
         load(None, {"WEB_ORIGIN_URL": "ftp://nope"})
     with pytest.raises(ConfigError, match="nonsense"):
         load(None, {"WEB_NONSENSE": "1"})
+
+
+def test_requests_are_access_logged_with_the_browsers_id_and_no_token(client: httpx.Client,
+                                                                      seen: list[httpx.Request]) -> None:
+    path = "/s/demo.2000000000.sig/harbour/480p/seg_00001.m4s"
+    with captured_access_lines("web") as lines:
+        answer = client.get(f"/api/relay/appliance/east-1{path}", headers={"x-request-id": "viewer-42"})
+        client.get("/api/origin/v1/titles")
+    assert answer.status_code == 206
+    assert seen[-2].headers["x-request-id"] == "viewer-42", "the relay forwards the viewer's id"
+    relayed = next(line for line in lines if line["path"].startswith("/api/relay/"))
+    assert relayed["request_id"] == "viewer-42" and relayed["status"] == 206
+    assert "demo.2000000000.sig" not in json.dumps(lines)
+    listed = next(line for line in lines if line["path"] == "/api/origin/v1/titles")
+    assert "request_id" not in listed or listed["request_id"] is None, "the web server mints no ids"

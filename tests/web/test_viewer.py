@@ -54,6 +54,9 @@ def test_viewer_signs_up_searches_and_watches(stack: Stack, page: Page, console:
     page.wait_for_url(f"{base}/titles/{TITLE}")
     expect(page.get_by_role("heading", name=TITLE_NAME)).to_be_visible()
     screenshot(page, "title")
+    relayed_ids: list[str | None] = []
+    page.on("request", lambda r: relayed_ids.append(r.headers.get("x-request-id"))
+            if "/api/relay/" in r.url else None)
     page.get_by_role("link", name="Play").click()
     page.wait_for_url(f"{base}/watch/{TITLE}")
     page.wait_for_function(
@@ -70,6 +73,9 @@ def test_viewer_signs_up_searches_and_watches(stack: Stack, page: Page, console:
     fetched = page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
     assert any("/audio/seg_00000.m4s" in url for url in fetched), fetched
     assert page.evaluate("() => document.getElementById('video').webkitAudioDecodedByteCount") > 0
+    # Every media request carried the id steering gave this playback (its logs join up).
+    request_id = page.evaluate("() => window.sfPlayer.requestId")
+    assert request_id and relayed_ids and set(relayed_ids) == {request_id}, relayed_ids
     page.get_by_role("button", name="Show playback details").click()
     screenshot(page, "watch")
     assert console.errors == []

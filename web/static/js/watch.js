@@ -15,7 +15,7 @@ const bufferCap = params.has("buffer") ? Math.min(120, Math.max(2, Number(params
 // Public state, also read by the browser tests and handy in devtools.
 const player = {
   title: "", sources: [], index: 0, failovers: 0, steerings: 0, fatal: null,
-  servedBy: null, cache: null, rendition: null, position: 0, playing: false,
+  servedBy: null, cache: null, rendition: null, position: 0, playing: false, requestId: null,
 };
 window.sfPlayer = player;
 let hls = null;
@@ -40,6 +40,7 @@ let config = { media_relay: true, watch_requires_login: true };
 async function steer() {
   const answer = await api("/api/steering/v1/playback", { method: "POST", body: { title: player.title } });
   player.steerings += 1;
+  player.requestId = typeof answer.request_id === "string" ? answer.request_id : null;
   player.sources = answer.urls.map((u) => ({ ...u, play: playable(u, config.media_relay), failed: false }));
   player.site = answer.site;
   renderSources();
@@ -74,6 +75,12 @@ function start(index, resumeAt) {
     manifestLoadPolicy: retryPolicy(4000, 8000),
     playlistLoadPolicy: retryPolicy(4000, 8000),
     fragLoadPolicy: retryPolicy(6000, 20000),
+    // Steering's request id rides on every media request, so the appliance's and the origin's log
+    // lines join steering's. Only through the relay: a custom header on a cross-origin request
+    // needs a CORS preflight that appliances do not answer.
+    xhrSetup: (xhr) => {
+      if (config.media_relay && player.requestId) xhr.setRequestHeader("X-Request-Id", player.requestId);
+    },
   });
   hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
     video.play().catch(() => say(message, "Press play to start.", "info"));
