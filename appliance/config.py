@@ -63,7 +63,7 @@ class ApplianceConfig:
     # to the starlette app; "uvicorn": the starlette app alone under uvicorn (slower hits).
     server: str = "fast"
     # Extra event loops (threads) serving hits beside the main loop, for the fast server;
-    # -1 = one per CPU beyond the first, 0 = the main loop alone.
+    # -1 = auto (none on 1-2 CPUs, else CPUs - 2), 0 = the main loop alone.
     hit_threads: int = -1
     # Request heads larger than this are refused with 431.
     max_header_bytes: int = 16 * 1024
