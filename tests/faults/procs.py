@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,31 @@ class SoloAppliance:
 
     def __exit__(self, *exc: object) -> None:
         self.process.stop()
+
+
+# Steering on its own: no control plane listening, no sessions, no waiting, no popularity reports.
+SOLO_STEERING = {"host": "127.0.0.1", "startup_wait_seconds": 0, "popularity_interval_seconds": 0,
+                 "require_session": False}
+
+
+@contextlib.contextmanager
+def served(workdir: Path, role: str, port: int, config: Mapping[str, Any], *,
+           clean_exit: bool = True) -> Iterator[str]:
+    """``streamfleet ROLE serve`` with ``config`` written to ``workdir/ROLE.toml``, its HTTP on
+    ``port``; yields the base URL once /healthz answers, stops it after (asserting exit 0 when
+    ``clean_exit``)."""
+    url = f"http://127.0.0.1:{port}"
+    path = write_toml(workdir / f"{role}.toml", dict(config))
+    process = ServiceProcess(role, streamfleet_argv(role, "serve", "--config", str(path)),
+                             workdir / f"{role}.log", f"{url}/healthz")
+    process.start()
+    try:
+        process.wait_healthy(30)
+        yield url
+    finally:
+        code = process.stop()
+        if clean_exit:
+            assert code == 0
 
 
 def sha256(data: bytes) -> str:

@@ -13,15 +13,14 @@ import base64
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from streamfleet.launcher import ServiceProcess, free_port, streamfleet_argv, write_toml
+from streamfleet.launcher import free_port
 
 from .origin_proc import SoloOrigin
-from .procs import SoloAppliance
+from .procs import SOLO_STEERING, SoloAppliance, served
 from .slowclient import closed_by_peer, trickle
 from .standins import StandInOrigin, make_title
 
@@ -32,15 +31,6 @@ SLACK_S = 1.0
 HTTP = {"request_timeout_seconds": TIMEOUT_S, "body_idle_timeout_seconds": TIMEOUT_S}
 OPERATOR_TOKEN = "guard-operator-token"
 CREATOR = "guard-creator"
-
-
-def _serve(workdir: Path, name: str, config: dict[str, object], health: str) -> ServiceProcess:
-    process = ServiceProcess(name, streamfleet_argv(name, "serve", "--config", str(workdir / f"{name}.toml")),
-                             workdir / f"{name}.log", health)
-    write_toml(workdir / f"{name}.toml", config)
-    process.start()
-    process.wait_healthy(30)
-    return process
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +45,21 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoloOrigin]:
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("guard-control-plane")
     port = free_port()
-    process = _serve(workdir, "control-plane", {
+    with served(workdir, "control-plane", port, {
         "host": "127.0.0.1", "grpc_port": free_port(), "http_port": port,
         "db_path": workdir / "registry.sqlite3", "operator_token": OPERATOR_TOKEN, "http": HTTP,
-    }, f"http://127.0.0.1:{port}/healthz")  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        assert process.stop() == 0
+    }) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture(scope="module")
 def steering(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("guard-steering")
     port = free_port()
-    process = _serve(workdir, "steering", {
-        "host": "127.0.0.1", "port": port, "control_plane": f"127.0.0.1:{free_port()}",
-        "origin_url": f"http://127.0.0.1:{free_port()}", "startup_wait_seconds": 0,
-        "popularity_interval_seconds": 0, "require_session": False, "http": HTTP,
-    }, f"http://127.0.0.1:{port}/healthz")  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        assert process.stop() == 0
+    with served(tmp_path_factory.mktemp("guard-steering"), "steering", port, {
+        **SOLO_STEERING, "port": port, "control_plane": f"127.0.0.1:{free_port()}",
+        "origin_url": f"http://127.0.0.1:{free_port()}", "http": HTTP,
+    }) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from streamfleet.launcher import ServiceProcess, free_port, streamfleet_argv, write_toml
+from streamfleet.launcher import free_port
 
 from .openapi_run import run_schema, server_errors
-from .procs import SoloAppliance
+from .procs import SOLO_STEERING, SoloAppliance, served
 from .standins import StandInOrigin, make_title
 
 pytestmark = pytest.mark.e2e
@@ -35,22 +35,11 @@ def appliance_url(tmp_path_factory: pytest.TempPathFactory, origin: StandInOrigi
 
 @pytest.fixture(scope="module")
 def steering_url(tmp_path_factory: pytest.TempPathFactory, origin: StandInOrigin) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("steering-described")
     port = free_port()
-    config = write_toml(workdir / "steering.toml", {
-        "host": "127.0.0.1", "port": port, "control_plane": f"127.0.0.1:{free_port()}",
-        "origin_url": origin.url, "startup_wait_seconds": 0, "popularity_interval_seconds": 0,
-        "require_session": False,
-    })  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    process = ServiceProcess("steering", streamfleet_argv("steering", "serve", "--config", str(config)),
-                             workdir / "steering.log", f"{url}/healthz")
-    process.start()
-    try:
-        process.wait_healthy(20)
+    with served(tmp_path_factory.mktemp("steering-described"), "steering", port, {
+        **SOLO_STEERING, "port": port, "control_plane": f"127.0.0.1:{free_port()}", "origin_url": origin.url,
+    }, clean_exit=False) as url:  # fmt: skip
         yield url
-    finally:
-        process.stop()
 
 
 def test_appliance_answers_as_documented(appliance_url: str) -> None:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from streamfleet.addressing import make_key, segment_name
-from streamfleet.launcher import ServiceProcess, free_port, streamfleet_argv, write_toml
+from streamfleet.launcher import free_port
 
-from .procs import SoloAppliance, wait_until
+from .procs import SOLO_STEERING, SoloAppliance, served, wait_until
 from .slowclient import closed_by_peer, silent, trickle
 from .standins import StandInOrigin, make_title, sign
 
@@ -42,23 +42,13 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoloApplianc
 
 @pytest.fixture(scope="module")
 def steering(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("steering")
     port = free_port()
-    config = write_toml(workdir / "steering.toml", {
-        "host": "127.0.0.1", "port": port, "control_plane": f"127.0.0.1:{free_port()}",
-        "origin_url": f"http://127.0.0.1:{free_port()}", "startup_wait_seconds": 0,
-        "popularity_interval_seconds": 0, "require_session": False,
+    with served(tmp_path_factory.mktemp("steering"), "steering", port, {
+        **SOLO_STEERING, "port": port, "control_plane": f"127.0.0.1:{free_port()}",
+        "origin_url": f"http://127.0.0.1:{free_port()}",
         "http": {"request_timeout_seconds": TIMEOUT_S, "keepalive_timeout_seconds": TIMEOUT_S},
-    })  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    process = ServiceProcess("steering", streamfleet_argv("steering", "serve", "--config", str(config)),
-                             workdir / "steering.log", f"{url}/healthz")
-    process.start()
-    try:
-        process.wait_healthy(20)
+    }) as url:  # fmt: skip
         yield url
-    finally:
-        assert process.stop() == 0
 
 
 def base_url(server: str, request: pytest.FixtureRequest) -> str:
