@@ -61,37 +61,40 @@ def sha256_file(path: Path) -> tuple[int, str]:
 
 
 @dataclass(frozen=True)
-class PackagedRendition:
-    rung: Rung
+class PackagedTrack:
+    """One packaged CMAF track: its media playlist, bitrates, codec string and timescale."""
+
     playlist: MediaPlaylist
     bandwidth: int
     average_bandwidth: int
     codecs: str
-    # Ticks per second of the video track (the DASH SegmentTimeline's unit).
+    # Ticks per second of the track (the DASH SegmentTimeline's unit): the sample rate for audio.
     timescale: int
 
-    def dash(self) -> DashRepresentation:
-        """This rendition as the DASH manifest lists it (segment durations from the playlist)."""
-        durations = ticks([d for _, d in self.playlist.segments], self.timescale)
-        return DashRepresentation(self.rung.name, self.bandwidth, self.codecs, self.timescale, durations,
-                                  self.rung.width, self.rung.height)
+    def durations(self) -> tuple[int, ...]:
+        """The segments' real durations (from the playlist) in ticks of ``timescale``."""
+        return ticks([d for _, d in self.playlist.segments], self.timescale)
 
 
 @dataclass(frozen=True)
-class PackagedAudio:
-    """The audio rendition: its segments start within one AAC frame of the video's."""
+class PackagedRendition(PackagedTrack):
+    """A video rendition: a packaged track plus the rung it encodes."""
 
-    playlist: MediaPlaylist
-    bandwidth: int
-    average_bandwidth: int
-    codecs: str
-    # Ticks per second of the audio track (its sample rate, as ffmpeg writes it).
-    timescale: int
+    rung: Rung
+
+    def dash(self) -> DashRepresentation:
+        """This rendition as the DASH manifest lists it."""
+        return DashRepresentation(self.rung.name, self.bandwidth, self.codecs, self.timescale,
+                                  self.durations(), self.rung.width, self.rung.height)
+
+
+@dataclass(frozen=True)
+class PackagedAudio(PackagedTrack):
+    """The audio rendition: its segments start within one AAC frame of the video's."""
 
     def dash(self) -> DashRepresentation:
         """The audio as the DASH manifest lists it (its own, real segment durations)."""
-        durations = ticks([d for _, d in self.playlist.segments], self.timescale)
-        return DashRepresentation(AUDIO, self.bandwidth, self.codecs, self.timescale, durations)
+        return DashRepresentation(AUDIO, self.bandwidth, self.codecs, self.timescale, self.durations())
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ def _rendition(out_dir: Path, title: str, rung: Rung, files: dict[ChunkKey, Path
     timescale = _timescale(rung.name, init, "vide")
     if "soun" in track_timescales(init):
         raise IngestError(f"rendition {rung.name}: video segments must not carry audio")
-    return PackagedRendition(rung, playlist, peak, average, codecs, timescale)
+    return PackagedRendition(playlist, peak, average, codecs, timescale, rung)
 
 
 def _audio(out_dir: Path, title: str, segments: int, files: dict[ChunkKey, Path]) -> PackagedAudio:
