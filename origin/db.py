@@ -42,13 +42,5 @@ class Database(sqldb.Database):
 
 
 def open_databases(targets: list[Path | str]) -> list[Database]:
-    """One Database per target, the same object for targets naming the same database (so stores
-    sharing a PostgreSQL database share one connection pool). Close each distinct one once."""
-    opened: dict[str, Database] = {}
-    out = []
-    for target in targets:
-        url = database_url(target)
-        if url not in opened:
-            opened[url] = Database(target)
-        out.append(opened[url])
-    return out
+    """The kernel's :func:`streamfleet.sqldb.open_databases` with the origin's Database."""
+    return sqldb.open_databases(targets, Database)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+D = TypeVar("D", bound="Database")
 # SQLSTATEs after which PostgreSQL asks the client to run the transaction again.
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 
@@ -204,14 +205,14 @@ def table_exists(conn: Connection, name: str) -> bool:
     return sa.inspect(conn).has_table(name)
 
 
-def open_databases(targets: list[Path | str], migrations: Migrations) -> list[Database]:
-    """One Database per target, the same object for targets naming the same database (so stores
-    sharing a PostgreSQL database share one connection pool). Close each distinct one once."""
-    opened: dict[str, Database] = {}
+def open_databases(targets: list[Path | str], open_one: Callable[[Path | str], D]) -> list[D]:
+    """``open_one(target)`` per target, the same object for targets naming the same database (so
+    stores sharing a PostgreSQL database share one connection pool). Close each distinct one once."""
+    opened: dict[str, D] = {}
     out = []
     for target in targets:
         url = database_url(target)
         if url not in opened:
-            opened[url] = Database(target, migrations)
+            opened[url] = open_one(target)
         out.append(opened[url])
     return out
