@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from streamfleet.clientip import IPAddress, IPNetwork
+
 from .errors import CoverageError
 from .fleet import Location
-from .prefixes import IPAddress, IPNetwork, LpmTable
+from .prefixes import LpmTable
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from streamfleet.clientip import IPAddress
 from streamfleet.placement import Member, Placement, capacity_weight
 
-from .prefixes import IPAddress, PrefixTable, Route
+from .prefixes import PrefixTable, Route
 
 
 class Health(enum.Enum):

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from streamfleet.clientip import IPAddress, normalize
+
 from .errors import GeoDatabaseError
 from .fleet import Location
-from .prefixes import IPAddress, normalize
 
 log = logging.getLogger(__name__)
 

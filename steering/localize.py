@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from streamfleet.clientip import IPAddress
+
 from .coverage import CoverageZones
 from .fleet import FleetView, Location
 from .geo import GeoLocator, NoGeoLocator, nearest_site
-from .prefixes import IPAddress
 
 PREFIX, COVERAGE, GEO, FALLBACK, DEFAULT = "prefix", "coverage", "geo", "fallback", "default"
 

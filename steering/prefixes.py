@@ -6,10 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-# Re-exported: steering's modules name addresses through this module.
-from streamfleet.clientip import IPAddress as IPAddress
-from streamfleet.clientip import IPNetwork as IPNetwork
-from streamfleet.clientip import normalize as normalize
+from streamfleet.clientip import IPAddress, IPNetwork, normalize
 
 V = TypeVar("V")
 

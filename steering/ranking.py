@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from cachetools import LRUCache
 
+from streamfleet.clientip import IPAddress
+
 from .coverage import CoverageZones
 from .fleet import FleetView, Health
 from .geo import GeoLocator, distance_km
 from .load import RecentAssignments, load_bound
 from .localize import localize
-from .prefixes import IPAddress
 
 APPLIANCE = "appliance"
 ORIGIN = "origin"

@@ -5,7 +5,7 @@ import ipaddress
 from steering.coverage import CoverageZones, parse_coverage
 from steering.fleet import FleetView, Health, Location
 from steering.localize import Localization, localize
-from steering.prefixes import IPAddress
+from streamfleet.clientip import IPAddress
 
 from .fakes import appliance
 
