@@ -30,9 +30,18 @@ SESSION_KEY = "streamfleet-demo-session-key-0123456789"
 
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports that were free on 127.0.0.1 a moment ago. Calling free_port()
+    ``count`` times may hand out one port twice (the kernel reuses a port as soon as it is closed),
+    and two services of one fleet on one port means one of them never starts."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 def toml_value(value: Any) -> str:
@@ -167,10 +176,8 @@ class Fleet:
         self.heartbeat_ms = heartbeat_ms
         self.down_after_ms = down_after_ms
         self.extra = extra or {}
-        self.ports = {
-            "origin": free_port(), "cp_grpc": free_port(), "cp_http": free_port(),
-            "steering": free_port(), **{s.id: free_port() for s in self.specs},
-        }
+        names = ["origin", "cp_grpc", "cp_http", "steering", *(s.id for s in self.specs)]
+        self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         self.processes: dict[str, ServiceProcess] = {}
         (workdir / "logs").mkdir(parents=True, exist_ok=True)
         (workdir / "config").mkdir(parents=True, exist_ok=True)
